@@ -1,0 +1,5 @@
+DUPLICATE_EMAIL = "duplicate_email"
+INVALID_EMAIL = "invalid_email"
+INVALID_COUNTRY = "invalid_country"
+DUPLICATE_REFERENCE = "duplicate_reference"
+CUSTOMER_INACTIVE = "customer_inactive"

@@ -1,0 +1,10 @@
+"""Pages for people: the customer portal and printable documents. Each app adds its own
+``<app>/urls.py``; this file only mounts them."""
+
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("accounts/", include("django.contrib.auth.urls")),
+]

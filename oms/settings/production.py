@@ -1,0 +1,22 @@
+"""Production: DEBUG off, secrets required, HTTPS everywhere. `manage.py check --deploy` is clean
+with SECRET_KEY, ALLOWED_HOSTS and DATABASE_URL set."""
+
+import os
+
+os.environ["DJANGO_DEBUG"] = "0"
+
+from .base import *  # noqa: E402,F403
+from .env import env_bool, env_int  # noqa: E402
+
+DEBUG = False
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
