@@ -23,7 +23,8 @@ def on_commit(func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
     transaction.on_commit(functools.partial(func, *args, **kwargs), robust=True)
 
 
-def lock_in_pk_order(queryset: models.QuerySet[M]) -> list[M]:
+def lock_in_pk_order(queryset: models.QuerySet[M], *, of: tuple[str, ...] = ()) -> list[M]:
     """SELECT ... FOR UPDATE the rows, always in primary-key order, so two transactions that
-    lock overlapping sets can never deadlock on each other."""
-    return list(queryset.select_for_update().order_by("pk"))
+    lock overlapping sets can never deadlock on each other. ``of=("self",)`` locks only the
+    queryset's own rows when it joins or select_relateds other tables."""
+    return list(queryset.select_for_update(of=of).order_by("pk"))
