@@ -44,7 +44,14 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_display = ("prefix", "name", "channel", "created_at", "last_used_at", "revoked_at")
     list_filter = ("channel", ("revoked_at", admin.EmptyFieldListFilter))
     search_fields = ("prefix", "name", "channel__code")
-    readonly_fields = ("channel", "prefix", "created_at", "last_used_at", "revoked_at", "created_by")
+    readonly_fields = (
+        "channel",
+        "prefix",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+        "created_by",
+    )
     fields = ("name",) + readonly_fields
     actions = ["revoke"]
 

@@ -31,7 +31,9 @@ def form_action(
     ``apply(obj=..., actor=..., **cleaned_data)`` (a service wrapper) for each selected row.
     Domain errors are reported per row; the others still run."""
 
-    def action(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Any]) -> HttpResponse | None:
+    def action(
+        modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Any]
+    ) -> HttpResponse | None:
         if "apply" in request.POST:
             form = form_class(request.POST)
             if form.is_valid():
@@ -44,7 +46,9 @@ def form_action(
                     except ApplicationError as exc:
                         modeladmin.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
                 if done:
-                    modeladmin.message_user(request, f"{description}: {done} done.", messages.SUCCESS)
+                    modeladmin.message_user(
+                        request, f"{description}: {done} done.", messages.SUCCESS
+                    )
                 return None
         else:
             form = form_class()

@@ -111,5 +111,10 @@ class IdempotencyRecord(BaseModel):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["channel", "key"], name="idempotency_unique_channel_key")
+            models.UniqueConstraint(
+                fields=["channel", "key"], name="idempotency_unique_channel_key"
+            )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.state})"

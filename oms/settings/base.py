@@ -12,7 +12,9 @@ VAR_DIR = BASE_DIR / "var"
 DEBUG = env_bool("DJANGO_DEBUG", False)
 # Without DEBUG a real secret is mandatory; the development fallback never reaches production.
 SECRET_KEY = (
-    env_str("SECRET_KEY", "dev-only-insecure-key-change-me") if DEBUG else env_required("SECRET_KEY")
+    env_str("SECRET_KEY", "dev-only-insecure-key-change-me")
+    if DEBUG
+    else env_required("SECRET_KEY")
 )
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -50,7 +52,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "simple_history.middleware.HistoryRequestMiddleware",
+    "oms.core.middleware.history_request_middleware",
 ]
 
 ROOT_URLCONF = "oms.urls"

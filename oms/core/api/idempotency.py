@@ -58,9 +58,7 @@ def _await_completion(record: IdempotencyRecord) -> IdempotencyRecord:
     return current
 
 
-def run_idempotent(
-    *, request: Any, view: Any, handler: Callable[[], Response]
-) -> Response:
+def run_idempotent(*, request: Any, view: Any, handler: Callable[[], Response]) -> Response:
     key = request.headers.get(HEADER)
     if key is None:
         return handler()
@@ -72,7 +70,11 @@ def run_idempotent(
     channel = request.user.channel
     request_hash = _request_hash(request)
     record, created = idempotency_begin(
-        channel=channel, key=key, method=request.method, path=request.path, request_hash=request_hash
+        channel=channel,
+        key=key,
+        method=request.method,
+        path=request.path,
+        request_hash=request_hash,
     )
     if not created:
         if record.request_hash != request_hash:

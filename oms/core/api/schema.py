@@ -21,7 +21,7 @@ class ChannelKeyScheme(OpenApiAuthenticationExtension):
 class ErrorDetailSerializer(serializers.Serializer):
     code = serializers.CharField()
     message = serializers.CharField()
-    fields = serializers.DictField(child=serializers.JSONField())
+    fields = serializers.DictField(child=serializers.JSONField())  # type: ignore[assignment]
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -44,7 +44,7 @@ class ChannelAutoSchema(AutoSchema):
             params.append(IDEMPOTENCY_PARAMETER)
         return params
 
-    def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
+    def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
         bodies = super()._get_response_bodies(direction)
         error = self._get_response_for_code(ErrorSerializer, "4XX")
         bodies.setdefault("4XX", error)

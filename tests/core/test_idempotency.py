@@ -1,0 +1,120 @@
+"""Idempotency-Key on POST: replay, 409 on a different body, one piece of work under races."""
+
+import threading
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from customers.models import Customer
+from oms.core.models import IdempotencyRecord
+from oms.core.services import api_key_create
+from tests.factories.core import ChannelFactory
+
+
+def _body(n: int = 1) -> dict:
+    return {"email": f"idem{n}@example.com", "first_name": "Ida"}
+
+
+@pytest.mark.django_db
+def test_retry_replays_the_first_response(api_client):
+    first = api_client.post(
+        "/api/v1/customers/", _body(), format="json", HTTP_IDEMPOTENCY_KEY="k-1"
+    )
+    again = api_client.post(
+        "/api/v1/customers/", _body(), format="json", HTTP_IDEMPOTENCY_KEY="k-1"
+    )
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert again["Idempotent-Replayed"] == "true"
+    assert Customer.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_same_key_with_a_different_body_is_409(api_client):
+    api_client.post("/api/v1/customers/", _body(1), format="json", HTTP_IDEMPOTENCY_KEY="k-2")
+    response = api_client.post(
+        "/api/v1/customers/", _body(2), format="json", HTTP_IDEMPOTENCY_KEY="k-2"
+    )
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "idempotency_key_reused"
+    assert list(Customer.objects.values_list("email", flat=True)) == ["idem1@example.com"]
+
+
+@pytest.mark.django_db
+def test_keys_are_scoped_per_channel(channel_client):
+    a, b = channel_client(ChannelFactory()), channel_client(ChannelFactory())
+    assert (
+        a.post(
+            "/api/v1/customers/", _body(1), format="json", HTTP_IDEMPOTENCY_KEY="same"
+        ).status_code
+        == 201
+    )
+    assert (
+        b.post(
+            "/api/v1/customers/", _body(2), format="json", HTTP_IDEMPOTENCY_KEY="same"
+        ).status_code
+        == 201
+    )
+    assert Customer.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_a_4xx_answer_is_stored_and_replayed(api_client):
+    bad = {"email": "nope"}
+    first = api_client.post("/api/v1/customers/", bad, format="json", HTTP_IDEMPOTENCY_KEY="k-3")
+    again = api_client.post("/api/v1/customers/", bad, format="json", HTTP_IDEMPOTENCY_KEY="k-3")
+    assert first.status_code == again.status_code == 400
+    assert again.json() == first.json()
+
+
+@pytest.mark.django_db
+def test_without_a_key_each_post_is_new_work(api_client):
+    api_client.post("/api/v1/customers/", _body(1), format="json")
+    response = api_client.post("/api/v1/customers/", _body(1), format="json")
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "duplicate_email"
+    assert IdempotencyRecord.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_overlong_key_is_400(api_client):
+    response = api_client.post(
+        "/api/v1/customers/", _body(), format="json", HTTP_IDEMPOTENCY_KEY="x" * 256
+    )
+    assert response.status_code == 400
+    assert Customer.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_identical_requests_create_one_customer():
+    channel = ChannelFactory()
+    _, secret = api_key_create(channel=channel, name="race")
+    barrier = threading.Barrier(6)
+    results: list[tuple[int, dict]] = []
+    lock = threading.Lock()
+
+    def post() -> None:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+        try:
+            barrier.wait()
+            response = client.post(
+                "/api/v1/customers/", _body(7), format="json", HTTP_IDEMPOTENCY_KEY="race-key"
+            )
+            with lock:
+                results.append((response.status_code, response.json()))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert Customer.objects.filter(email="idem7@example.com").count() == 1
+    assert [code for code, _ in results] == [201] * 6
+    ids = {body["id"] for _, body in results}
+    assert len(ids) == 1
+    assert IdempotencyRecord.objects.get(channel=channel, key="race-key").state == "complete"

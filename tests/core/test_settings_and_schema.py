@@ -1,0 +1,78 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    owned = ("DJANGO_", "SECRET_KEY", "DATABASE_URL", "CELERY_", "OMS_", "ALLOWED_HOSTS")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(owned)}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+PROD_ENV = {
+    "DJANGO_SETTINGS_MODULE": "oms.settings.production",
+    "SECRET_KEY": "x9!" + "k" * 60 + "Zq#p",
+    "ALLOWED_HOSTS": "oms.example.com",
+    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres",
+}
+
+
+def test_check_deploy_is_clean_under_production_settings():
+    result = _manage("check", "--deploy", "--fail-level", "DEBUG", env=PROD_ENV)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+    assert "WARNINGS" not in result.stdout + result.stderr
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    env = {k: v for k, v in PROD_ENV.items() if k != "SECRET_KEY"}
+    result = _manage("check", env=env)
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_settings_come_from_the_environment():
+    result = _manage(
+        "shell",
+        "-c",
+        "from django.conf import settings as s; print(s.CELERY_TASK_ALWAYS_EAGER, s.OMS_TIME_ZONE, s.DATABASES['default']['ENGINE'])",
+        env={
+            "DJANGO_SETTINGS_MODULE": "oms.settings.local",
+            "OMS_TIME_ZONE": "Europe/Berlin",
+            "CELERY_BROKER_URL": "redis://127.0.0.1:6379/9",
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-3:] == ["False", "Europe/Berlin", "django.db.backends.sqlite3"]
+
+
+@pytest.mark.django_db
+def test_openapi_schema_validates_without_warnings(tmp_path):
+    out = tmp_path / "schema.yaml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out))
+    text = out.read_text()
+    assert "/api/v1/customers/" in text
+    assert "Idempotency-Key" in text
+    assert "bearer" in text
+
+
+@pytest.mark.django_db
+def test_swagger_ui_is_served_offline(client):
+    response = client.get("/api/docs/")
+    assert response.status_code == 200
+    assert b"swagger-ui" in response.content
+    assert b"cdn.jsdelivr" not in response.content
+    assert client.get("/api/schema/").status_code == 200
