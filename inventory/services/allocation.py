@@ -1,0 +1,627 @@
+"""Allocation: promise stock to order lines, release it, ship it, and fill backorders.
+
+Inventory knows nothing of orders. It is given *lines* — ``AllocationLine(line_ref, sku_id,
+quantity)`` — and a ``reference`` that groups them, and answers with what it allocated where
+and what it backordered, always in the line's own units (bundle units for a bundle line).
+
+Warehouse choice (``stock_allocate``)
+-------------------------------------
+Candidate warehouses are the active ones that ship to the destination country (an empty
+``ships_to_countries`` ships anywhere) and serve the channel (no channels listed: every
+channel).
+
+1. One parcel if possible: the first warehouse, by ``(priority, id)``, that can supply every
+   line in full gets the whole order.
+2. Otherwise split with as few parcels as we can find greedily: repeatedly take the
+   warehouse that covers the most still-missing units (ties: priority, then id), give it
+   everything it can supply, and go on with the rest until all is covered or no warehouse
+   can add anything.
+3. What is still missing is the shortfall. ``allow_backorder=False`` makes the order
+   all-or-nothing: any shortfall raises ``OutOfStock`` (409) naming the short SKUs, and
+   nothing is written. With ``allow_backorder=True`` a short line keeps what was found and
+   backorders the rest where the SKU or the channel allows backorders (no channel: the
+   caller decides); a short line that may not be backordered still refuses the whole order.
+
+A bundle unit is always taken whole from one warehouse (a box ships as one parcel): its
+components are allocated there together. Non-physical SKUs (and bundles with no physical
+component) allocate nothing and are never backordered.
+
+Concurrency: every candidate stock row is locked ``FOR UPDATE`` in primary-key order in one
+statement before anything is decided, so two orders touching overlapping SKUs queue instead
+of deadlocking, and the database's CheckConstraint (allocated ≤ on hand) backs the Python
+check. Query budget, whatever the number of lines: SKU/bundle lookup, lock, one bulk UPDATE,
+one ledger INSERT, one allocation INSERT (+ one backorder INSERT, + one low-stock INSERT
+when those happen). No savepoints.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from django.db.models import Exists, F, OuterRef, Q
+from django.utils import timezone
+
+from oms.core.actors import Actor
+from oms.core.errors import Conflict, NotFound, ValidationError
+from oms.core.models import Channel
+from oms.core.transitions import check_transition
+
+from .. import errors, hooks
+from ..errors import OutOfStock
+from ..models import (
+    BACKORDER_TRANSITIONS,
+    Allocation,
+    Backorder,
+    BackorderStatus,
+    BundleComponent,
+    MovementKind,
+    Sku,
+    StockEvent,
+    StockEventKind,
+    StockLevel,
+    Warehouse,
+)
+from .ledger import StockBook, joins_transaction, lock_levels, require_positive
+
+# --------------------------------------------------------------------------- value types
+
+
+@dataclass(frozen=True, slots=True)
+class AllocationLine:
+    line_ref: str
+    sku_id: int
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class AllocatedPart:
+    line_ref: str
+    sku_id: int
+    warehouse_id: int
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class BackorderedPart:
+    line_ref: str
+    sku_id: int
+    quantity: int
+
+
+@dataclass(slots=True)
+class AllocationResult:
+    allocations: list[AllocatedPart] = field(default_factory=list)
+    backordered: list[BackorderedPart] = field(default_factory=list)
+
+    @property
+    def fully_allocated(self) -> bool:
+        return not self.backordered
+
+    def allocated_quantity(self, line_ref: str) -> int:
+        return sum(p.quantity for p in self.allocations if p.line_ref == line_ref)
+
+    def backordered_quantity(self, line_ref: str) -> int:
+        return sum(p.quantity for p in self.backordered if p.line_ref == line_ref)
+
+    @property
+    def warehouse_ids(self) -> list[int]:
+        return sorted({p.warehouse_id for p in self.allocations})
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseResult:
+    """Line units released from allocations and cancelled from open backorders."""
+
+    released: int
+    backorder_cancelled: int
+
+
+@dataclass(frozen=True, slots=True)
+class _SkuInfo:
+    id: int
+    code: str
+    allow_backorder: bool
+    # (component sku_id, units per line unit); empty when nothing needs stock.
+    parts: tuple[tuple[int, int], ...]
+
+
+# --------------------------------------------------------------------------- sku lookup
+
+
+def sku_parts(sku_ids: Iterable[int]) -> dict[int, _SkuInfo]:
+    """What stock each SKU needs, in one query (bundles joined to their components)."""
+    rows = Sku.objects.filter(pk__in=set(sku_ids)).values_list(
+        "id",
+        "code",
+        "is_physical",
+        "is_bundle",
+        "allow_backorder",
+        "components__component_id",
+        "components__quantity",
+        "components__component__is_physical",
+    )
+    found: dict[int, dict] = {}
+    for sku_id, code, physical, bundle, backorder, comp_id, comp_qty, comp_physical in rows:
+        entry = found.setdefault(
+            sku_id,
+            {
+                "code": code,
+                "physical": physical,
+                "bundle": bundle,
+                "backorder": backorder,
+                "parts": [],
+            },
+        )
+        if bundle and comp_id is not None and comp_physical:
+            entry["parts"].append((comp_id, comp_qty))
+    infos = {}
+    for sku_id, e in found.items():
+        if e["bundle"]:
+            parts = tuple(sorted(e["parts"]))
+        else:
+            parts = ((sku_id, 1),) if e["physical"] else ()
+        infos[sku_id] = _SkuInfo(sku_id, e["code"], e["backorder"], parts)
+    return infos
+
+
+# --------------------------------------------------------------------------- planning
+
+
+Avail = dict[tuple[int, int], int]  # (warehouse_id, sku_id) -> available units
+
+
+def _capacity(avail: Avail, warehouse_id: int, parts: tuple[tuple[int, int], ...]) -> int:
+    return min(avail.get((warehouse_id, sku), 0) // per for sku, per in parts)
+
+
+def _take(
+    avail: Avail, warehouse_id: int, needs: Sequence[tuple[int, tuple[tuple[int, int], ...], int]]
+) -> list[tuple[int, int]]:
+    """Take from one warehouse as much of each need (index, parts, units) as it can, in line
+    order, consuming ``avail``. Returns [(index, units taken)]."""
+    taken = []
+    for index, parts, units in needs:
+        got = min(units, _capacity(avail, warehouse_id, parts))
+        if got:
+            for sku, per in parts:
+                avail[(warehouse_id, sku)] -= got * per
+            taken.append((index, got))
+    return taken
+
+
+def plan_allocation(
+    needs: list[tuple[int, tuple[tuple[int, int], ...], int]],
+    avail: Avail,
+    warehouses: list[int],
+) -> tuple[dict[int, list[tuple[int, int]]], dict[int, int]]:
+    """The written strategy (module docstring). ``warehouses`` come in (priority, id) order.
+    Returns ({need index: [(warehouse_id, units)]}, {need index: units short})."""
+    plan: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for warehouse_id in warehouses:
+        trial = dict(avail)
+        taken = _take(trial, warehouse_id, needs)
+        if sum(u for _, u in taken) == sum(units for _, _, units in needs):
+            for index, units in taken:
+                plan[index].append((warehouse_id, units))
+            return plan, {}
+    remaining = {index: units for index, _, units in needs}
+    parts_of = {index: parts for index, parts, _ in needs}
+    candidates = list(warehouses)
+    while candidates and any(remaining.values()):
+        open_needs = [(i, parts_of[i], u) for i, u in remaining.items() if u]
+        best, best_cover = None, 0
+        for warehouse_id in candidates:  # in priority order: the first best wins ties
+            cover = sum(u for _, u in _take(dict(avail), warehouse_id, open_needs))
+            if cover > best_cover:
+                best, best_cover = warehouse_id, cover
+        if best is None:
+            break
+        for index, units in _take(avail, best, open_needs):
+            plan[index].append((best, units))
+            remaining[index] -= units
+        candidates.remove(best)
+    return plan, {i: u for i, u in remaining.items() if u}
+
+
+# --------------------------------------------------------------------------- allocate
+
+
+@joins_transaction
+def stock_allocate(
+    *,
+    lines: Sequence[AllocationLine],
+    reference: str,
+    destination_country: str | None = None,
+    channel: Channel | None = None,
+    allow_backorder: bool = False,
+    actor: Actor,
+) -> AllocationResult:
+    """Allocate every line by the strategy in this module's docstring. Joins the caller's
+    transaction; raises ``OutOfStock`` before writing anything."""
+    refs = [line.line_ref for line in lines]
+    if len(set(refs)) != len(refs):
+        raise ValidationError(
+            "Each line_ref may appear once.", fields={"lines": ["Duplicate line_ref."]}
+        )
+    for line in lines:
+        require_positive(line.quantity)
+    infos = sku_parts(line.sku_id for line in lines)
+    unknown = sorted({line.sku_id for line in lines} - set(infos))
+    if unknown:
+        raise NotFound(
+            f"Unknown SKU id(s) {unknown}.", code=errors.UNKNOWN_SKU, fields={"sku_ids": unknown}
+        )
+
+    needs = [
+        (i, infos[line.sku_id].parts, line.quantity)
+        for i, line in enumerate(lines)
+        if infos[line.sku_id].parts
+    ]
+    result = AllocationResult()
+    if not needs:
+        return result
+
+    stock_sku_ids = {sku for _, parts, _ in needs for sku, _ in parts}
+    levels = _candidate_levels_locked(
+        stock_sku_ids, destination_country=destination_country, channel=channel
+    )
+    by_key = {(lv.warehouse_id, lv.sku_id): lv for lv in levels}
+    avail = {key: lv.available for key, lv in by_key.items()}
+    priority = {lv.warehouse_id: lv.warehouse_priority for lv in levels}  # type: ignore[attr-defined]
+    warehouses = sorted(priority, key=lambda w: (priority[w], w))
+    plan, short = plan_allocation(needs, avail, warehouses)
+
+    if short:
+        channel_allows = channel is None or channel.allow_backorders
+        refused = {
+            infos[lines[i].sku_id].code: units
+            for i, units in short.items()
+            if not (allow_backorder and (infos[lines[i].sku_id].allow_backorder or channel_allows))
+        }
+        if refused:
+            raise OutOfStock(refused)
+
+    book = StockBook(actor=actor)
+    allocation_rows = []
+    for index, placements in sorted(plan.items()):
+        line = lines[index]
+        for warehouse_id, units in placements:
+            for sku_id, per in infos[line.sku_id].parts:
+                book.move(
+                    by_key[(warehouse_id, sku_id)],
+                    kind=MovementKind.ALLOCATION,
+                    allocated_delta=units * per,
+                    reason=reference,
+                    reference=line.line_ref,
+                )
+                allocation_rows.append(
+                    Allocation(
+                        line_ref=line.line_ref,
+                        reference=reference,
+                        line_sku_id=line.sku_id,
+                        sku_id=sku_id,
+                        warehouse_id=warehouse_id,
+                        per_unit=per,
+                        quantity=units * per,
+                    )
+                )
+            result.allocations.append(
+                AllocatedPart(line.line_ref, line.sku_id, warehouse_id, units)
+            )
+    backorders = []
+    for index, units in sorted(short.items()):
+        line = lines[index]
+        backorders.append(
+            Backorder(
+                line_ref=line.line_ref,
+                reference=reference,
+                sku_id=line.sku_id,
+                quantity=units,
+                destination_country=(destination_country or "").upper(),
+                channel=channel,
+            )
+        )
+        result.backordered.append(BackorderedPart(line.line_ref, line.sku_id, units))
+    book.flush()
+    if allocation_rows:
+        Allocation.objects.bulk_create(allocation_rows)
+    if backorders:
+        Backorder.objects.bulk_create(backorders)
+    return result
+
+
+def _candidate_levels_locked(
+    sku_ids: set[int], *, destination_country: str | None, channel: Channel | None
+) -> list[StockLevel]:
+    queryset = StockLevel.objects.filter(sku_id__in=sku_ids, warehouse__is_active=True)
+    if destination_country:
+        queryset = queryset.filter(
+            Q(warehouse__ships_to_countries=[])
+            | Q(warehouse__ships_to_countries__contains=[destination_country.upper()])
+        )
+    if channel is not None:
+        through = Warehouse.channels.through.objects
+        queryset = queryset.filter(
+            ~Exists(through.filter(warehouse_id=OuterRef("warehouse_id")))
+            | Exists(through.filter(warehouse_id=OuterRef("warehouse_id"), channel_id=channel.pk))
+        )
+    return lock_levels(queryset.annotate(warehouse_priority=F("warehouse__priority")))
+
+
+# --------------------------------------------------------------------------- release / ship
+
+
+def _units_by_warehouse(rows: list[Allocation]) -> dict[int, int]:
+    """Line units allocated per warehouse (a bundle unit needs every component)."""
+    units: dict[int, int] = {}
+    for row in rows:
+        have = row.quantity // row.per_unit
+        units[row.warehouse_id] = min(units.get(row.warehouse_id, have), have)
+    return units
+
+
+@joins_transaction
+def stock_release(
+    *, line_ref: str, quantity: int | None = None, actor: Actor, reason: str
+) -> ReleaseResult:
+    """Give back a line's stock (cancellation, order edit). ``quantity`` in line units, None
+    for everything. Open backorders are cancelled first (they hold no stock), then
+    allocations, newest first. Releasing a line with nothing outstanding is a no-op."""
+    if quantity is not None:
+        require_positive(quantity)
+    rows = list(
+        Allocation.objects.select_for_update()
+        .filter(line_ref=line_ref, quantity__gt=0)
+        .order_by("pk")
+    )
+    pairs = {(r.sku_id, r.warehouse_id) for r in rows}
+    levels = {}
+    if pairs:
+        match = Q()
+        for s, w in sorted(pairs):
+            match |= Q(sku_id=s, warehouse_id=w)
+        levels = {
+            (lv.sku_id, lv.warehouse_id): lv for lv in lock_levels(StockLevel.objects.filter(match))
+        }
+    open_backorders = list(
+        Backorder.objects.select_for_update()
+        .filter(line_ref=line_ref, status=BackorderStatus.OPEN)
+        .order_by("pk")
+    )
+    allocated_units = sum(_units_by_warehouse(rows).values())
+    backordered_units = sum(b.quantity for b in open_backorders)
+    wanted = allocated_units + backordered_units if quantity is None else quantity
+    if wanted > allocated_units + backordered_units:
+        raise Conflict(
+            f"Line {line_ref} has {allocated_units} allocated and {backordered_units} "
+            f"backordered; cannot release {wanted}.",
+            code=errors.NOT_ALLOCATED,
+        )
+    now = timezone.now()
+    cancelled = 0
+    changed_backorders = []
+    for backorder in open_backorders:
+        if cancelled == wanted:
+            break
+        take = min(backorder.quantity, wanted - cancelled)
+        backorder.quantity -= take
+        cancelled += take
+        if backorder.quantity == 0:
+            check_transition(
+                BACKORDER_TRANSITIONS,
+                entity="Backorder",
+                current=backorder.status,
+                target=BackorderStatus.CANCELLED,
+            )
+            backorder.status = BackorderStatus.CANCELLED
+        backorder.updated_at = now
+        changed_backorders.append(backorder)
+
+    to_release = wanted - cancelled
+    released = 0
+    book = StockBook(actor=actor)
+    by_warehouse: dict[int, list[Allocation]] = defaultdict(list)
+    for row in rows:
+        by_warehouse[row.warehouse_id].append(row)
+    units_at = _units_by_warehouse(rows)
+    for warehouse_id in sorted(by_warehouse, key=lambda w: -max(r.pk for r in by_warehouse[w])):
+        if released == to_release:
+            break
+        units = min(units_at[warehouse_id], to_release - released)
+        if not units:
+            continue
+        for row in by_warehouse[warehouse_id]:
+            amount = units * row.per_unit
+            book.move(
+                levels[(row.sku_id, row.warehouse_id)],
+                kind=MovementKind.RELEASE,
+                allocated_delta=-amount,
+                reason=reason,
+                reference=line_ref,
+            )
+            row.quantity -= amount
+            row.quantity_released += amount
+            row.updated_at = now
+        released += units
+    book.flush()
+    if released:
+        Allocation.objects.bulk_update(rows, ["quantity", "quantity_released", "updated_at"])
+    if changed_backorders:
+        Backorder.objects.bulk_update(changed_backorders, ["quantity", "status", "updated_at"])
+    return ReleaseResult(released=released, backorder_cancelled=cancelled)
+
+
+@joins_transaction
+def stock_ship(
+    *, line_ref: str, warehouse_id: int, quantity: int, reference: str, actor: Actor
+) -> list:
+    """A parcel left ``warehouse_id`` with ``quantity`` line units: the allocation becomes a
+    shipment (on hand and allocated both drop). Refused unless that much is allocated
+    there. Returns the ledger rows written."""
+    require_positive(quantity)
+    rows = list(
+        Allocation.objects.select_for_update()
+        .filter(line_ref=line_ref, warehouse_id=warehouse_id, quantity__gt=0)
+        .order_by("pk")
+    )
+    have = _units_by_warehouse(rows).get(warehouse_id, 0)
+    if have < quantity:
+        raise Conflict(
+            f"Line {line_ref} has {have} unit(s) allocated at warehouse {warehouse_id}; "
+            f"cannot ship {quantity}.",
+            code=errors.NOT_ALLOCATED,
+            fields={"allocated": have},
+        )
+    match = Q()
+    for row in rows:
+        match |= Q(sku_id=row.sku_id, warehouse_id=warehouse_id)
+    levels = {lv.sku_id: lv for lv in lock_levels(StockLevel.objects.filter(match))}
+    book = StockBook(actor=actor)
+    now = timezone.now()
+    remaining = {row.sku_id: quantity * row.per_unit for row in rows}
+    for row in rows:
+        amount = min(row.quantity, remaining[row.sku_id])
+        if not amount:
+            continue
+        remaining[row.sku_id] -= amount
+        book.move(
+            levels[row.sku_id],
+            kind=MovementKind.SHIPMENT,
+            quantity=-amount,
+            allocated_delta=-amount,
+            reason=f"shipped for {line_ref}",
+            reference=reference,
+            payload={"line_ref": line_ref},
+        )
+        row.quantity -= amount
+        row.quantity_shipped += amount
+        row.updated_at = now
+    written = book.flush()
+    Allocation.objects.bulk_update(rows, ["quantity", "quantity_shipped", "updated_at"])
+    return written
+
+
+# --------------------------------------------------------------------------- backorders
+
+
+def backorder_fill_candidates(sku_ids: set[int]) -> tuple[list[Backorder], dict[int, _SkuInfo]]:
+    """Open backorders that stock of ``sku_ids`` could help (plain SKUs or bundles holding
+    them), unlocked, and what each of their SKUs needs. Two queries."""
+    bundles = BundleComponent.objects.filter(component_id__in=sku_ids).values("bundle_id")
+    backorders = list(
+        Backorder.objects.filter(status=BackorderStatus.OPEN).filter(
+            Q(sku_id__in=sku_ids) | Q(sku_id__in=bundles)
+        )
+    )
+    infos = sku_parts({b.sku_id for b in backorders}) if backorders else {}
+    return backorders, infos
+
+
+def fill_backorders(
+    *,
+    book: StockBook,
+    warehouse: Warehouse,
+    levels: dict[tuple[int, int], StockLevel],
+    candidates: list[Backorder],
+    infos: dict[int, _SkuInfo],
+    actor: Actor,
+) -> list[tuple[str, int, int, int]]:
+    """Allocate stock at ``warehouse`` (already locked in ``levels`` by (sku_id,
+    warehouse_id), with the book's pending moves applied) to open backorders, oldest first.
+    A backorder that cannot be filled does not block younger ones. Returns the
+    (line_ref, sku_id, warehouse_id, quantity) fills to announce."""
+    if not candidates or not warehouse.is_active:
+        return []
+    channel_ids = set(warehouse.channels.values_list("id", flat=True))
+    eligible = [
+        b.pk
+        for b in candidates
+        if (not b.destination_country or warehouse.ships_to(b.destination_country))
+        and (not channel_ids or b.channel_id is None or b.channel_id in channel_ids)
+    ]
+    if not eligible:
+        return []
+    locked = list(
+        Backorder.objects.select_for_update()
+        .filter(pk__in=eligible, status=BackorderStatus.OPEN)
+        .order_by("pk")
+    )
+    locked.sort(key=lambda b: (b.created_at, b.pk))
+    now = timezone.now()
+    fills = []
+    allocation_rows = []
+    events = []
+    changed = []
+    for backorder in locked:
+        parts = infos[backorder.sku_id].parts
+        if not parts:
+            continue
+        capacity = min(
+            (levels[(sku, warehouse.pk)].available // per) if (sku, warehouse.pk) in levels else 0
+            for sku, per in parts
+        )
+        units = min(capacity, backorder.quantity)
+        if not units:
+            continue
+        for sku, per in parts:
+            book.move(
+                levels[(sku, warehouse.pk)],
+                kind=MovementKind.ALLOCATION,
+                allocated_delta=units * per,
+                reason=f"backorder {backorder.pk} filled",
+                reference=backorder.line_ref,
+            )
+            allocation_rows.append(
+                Allocation(
+                    line_ref=backorder.line_ref,
+                    reference=backorder.reference,
+                    line_sku_id=backorder.sku_id,
+                    sku_id=sku,
+                    warehouse_id=warehouse.pk,
+                    per_unit=per,
+                    quantity=units * per,
+                )
+            )
+        backorder.quantity -= units
+        backorder.quantity_filled += units
+        backorder.updated_at = now
+        if backorder.quantity == 0:
+            check_transition(
+                BACKORDER_TRANSITIONS,
+                entity="Backorder",
+                current=backorder.status,
+                target=BackorderStatus.FILLED,
+            )
+            backorder.status = BackorderStatus.FILLED
+        changed.append(backorder)
+        events.append(
+            StockEvent(
+                kind=StockEventKind.BACKORDER_FILLED,
+                sku_id=backorder.sku_id,
+                warehouse=warehouse,
+                message=f"{units} unit(s) for {backorder.line_ref} ({backorder.reference})",
+                payload={
+                    "backorder_id": backorder.pk,
+                    "line_ref": backorder.line_ref,
+                    "quantity": units,
+                },
+                **actor.as_fields(),
+            )
+        )
+        fills.append((backorder.line_ref, backorder.sku_id, warehouse.pk, units))
+    if changed:
+        book.flush()
+        Allocation.objects.bulk_create(allocation_rows)
+        Backorder.objects.bulk_update(
+            changed, ["quantity", "quantity_filled", "status", "updated_at"]
+        )
+        StockEvent.objects.bulk_create(events)
+    return fills
+
+
+def announce_fills(fills: list[tuple[str, int, int, int]]) -> None:
+    for line_ref, sku_id, warehouse_id, quantity in fills:
+        for callback in list(hooks.backorder_filled):
+            callback(line_ref, sku_id, warehouse_id, quantity)

@@ -1,0 +1,215 @@
+"""The one way stock numbers change: lock the stock rows, record movements in a ``StockBook``,
+then ``flush`` it (one bulk UPDATE of the levels, one bulk INSERT of ledger rows, low-stock
+alerts). Every inventory service goes through here, so the ledger and the balances can never
+drift apart and the number of queries does not grow with the number of rows touched."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+from typing import Any, ParamSpec, TypeVar
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import connection, transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from oms.core.actors import Actor
+from oms.core.errors import Conflict, ValidationError
+from oms.core.transactions import lock_in_pk_order, on_commit
+
+from .. import errors
+from ..models import MovementKind, StockEvent, StockEventKind, StockLevel, StockMovement
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def joins_transaction(func: Callable[P, R]) -> Callable[P, R]:
+    """Run inside the caller's transaction as-is (no SAVEPOINT, so hot paths such as order
+    intake keep their query budget, and a refusal raised before any write leaves the caller's
+    transaction usable); open one when there is none. Services using this raise their
+    domain errors before they write."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        if connection.in_atomic_block:
+            return func(*args, **kwargs)
+        with transaction.atomic():
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+def require_reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError(
+            "A reason is required.", code=errors.REASON_REQUIRED, fields={"reason": ["Required."]}
+        )
+    return reason
+
+
+def require_positive(quantity: int, field: str = "quantity") -> int:
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
+        raise ValidationError(
+            f"{field} must be a positive whole number.",
+            code=errors.INVALID_QUANTITY,
+            fields={field: ["Must be a positive integer."]},
+        )
+    return quantity
+
+
+def lock_levels(queryset: QuerySet[StockLevel]) -> list[StockLevel]:
+    """Lock stock rows (only them, never the joined warehouse) in primary-key order."""
+    return lock_in_pk_order(queryset, of=("self",))
+
+
+def ensure_and_lock_levels(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], StockLevel]:
+    """Create missing (sku_id, warehouse_id) levels (INSERT ... ON CONFLICT DO NOTHING, safe
+    under races) and lock them all. Returns them keyed by (sku_id, warehouse_id)."""
+    pairs = sorted(set(pairs))
+    if not pairs:
+        return {}
+    StockLevel.objects.bulk_create(
+        [StockLevel(sku_id=s, warehouse_id=w) for s, w in pairs], ignore_conflicts=True
+    )
+    match = Q()
+    for s, w in pairs:
+        match |= Q(sku_id=s, warehouse_id=w)
+    return {
+        (lv.sku_id, lv.warehouse_id): lv for lv in lock_levels(StockLevel.objects.filter(match))
+    }
+
+
+class StockBook:
+    """Collects movements against locked ``StockLevel`` rows, checks each one against the same
+    rules the database enforces, and writes them all at once in ``flush``."""
+
+    def __init__(self, *, actor: Actor) -> None:
+        self.actor = actor
+        self.movements: list[StockMovement] = []
+        self.written: list[StockMovement] = []  # every row flushed so far
+        self._touched: dict[int, StockLevel] = {}
+        self._available_before: dict[int, int] = {}
+
+    def move(
+        self,
+        level: StockLevel,
+        *,
+        kind: str,
+        quantity: int = 0,
+        allocated_delta: int = 0,
+        reason: str = "",
+        reference: str = "",
+        payload: dict[str, Any] | None = None,
+    ) -> StockMovement:
+        on_hand = level.on_hand + quantity
+        allocated = level.allocated + allocated_delta
+        if on_hand < 0 or allocated < 0 or allocated > on_hand:
+            raise Conflict(
+                f"Not enough stock of SKU {level.sku_id} at warehouse {level.warehouse_id}: "
+                f"{level.on_hand} on hand, {level.allocated} allocated; "
+                f"{kind} {quantity:+d}/{allocated_delta:+d} refused.",
+                code=errors.INSUFFICIENT_STOCK,
+                fields={"available": level.available},
+            )
+        self._available_before.setdefault(level.pk, level.available)
+        level.on_hand, level.allocated = on_hand, allocated
+        self._touched[level.pk] = level
+        movement = StockMovement(
+            sku_id=level.sku_id,
+            warehouse_id=level.warehouse_id,
+            kind=kind,
+            quantity=quantity,
+            allocated_delta=allocated_delta,
+            on_hand_after=on_hand,
+            allocated_after=allocated,
+            reason=reason[:500],
+            reference=reference[:200],
+            payload=payload or {},
+            **self.actor.as_fields(),
+        )
+        self.movements.append(movement)
+        return movement
+
+    def flush(self) -> list[StockMovement]:
+        """Write the balances and the ledger; raise low-stock alerts for every level whose
+        available stock crossed below its reorder point in this book."""
+        if not self.movements:
+            return []
+        now = timezone.now()
+        levels = list(self._touched.values())
+        for level in levels:
+            level.updated_at = now
+        for movement in self.movements:
+            movement.created_at = now
+        StockLevel.objects.bulk_update(levels, ["on_hand", "allocated", "updated_at"])
+        written = StockMovement.objects.bulk_create(self.movements)
+        self.written.extend(written)
+        self._alert_low_stock(levels, now)
+        self.movements = []
+        self._touched = {}
+        self._available_before = {}
+        return written
+
+    def _alert_low_stock(self, levels: list[StockLevel], now: Any) -> None:
+        events = [
+            StockEvent(
+                kind=StockEventKind.LOW_STOCK,
+                sku_id=level.sku_id,
+                warehouse_id=level.warehouse_id,
+                created_at=now,
+                message=(
+                    f"Available stock of SKU {level.sku_id} at warehouse {level.warehouse_id} "
+                    f"fell to {level.available} (reorder point {level.reorder_point})."
+                ),
+                payload={
+                    "available": level.available,
+                    "on_hand": level.on_hand,
+                    "allocated": level.allocated,
+                    "reorder_point": level.reorder_point,
+                },
+                **self.actor.as_fields(),
+            )
+            for level in levels
+            if level.reorder_point
+            and self._available_before[level.pk] >= level.reorder_point > level.available
+        ]
+        if not events:
+            return
+        StockEvent.objects.bulk_create(events)
+        on_commit(_send_low_stock_email, [e.pk for e in events])
+
+
+def _send_low_stock_email(event_ids: list[int]) -> None:
+    events = list(
+        StockEvent.objects.filter(pk__in=event_ids)
+        .select_related("sku", "warehouse")
+        .order_by("id")
+    )
+    if not events:
+        return
+    lines = [
+        f"- {e.sku.code} ({e.sku.name}) at {e.warehouse.code if e.warehouse else '?'}: "
+        f"{e.payload.get('available')} available, reorder point {e.payload.get('reorder_point')}"
+        for e in events
+    ]
+    send_mail(
+        subject=f"Low stock: {len(events)} SKU(s) below reorder point",
+        message="These stock levels fell below their reorder point:\n\n" + "\n".join(lines),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=[str(settings.OMS_INVENTORY_CONTACT_EMAIL)],
+    )
+
+
+__all__ = [
+    "MovementKind",
+    "StockBook",
+    "ensure_and_lock_levels",
+    "joins_transaction",
+    "lock_levels",
+    "require_positive",
+    "require_reason",
+]
