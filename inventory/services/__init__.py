@@ -10,6 +10,7 @@ from .allocation import (
     plan_allocation,
     stock_allocate,
     stock_release,
+    stock_release_lines,
     stock_ship,
 )
 from .catalog import (
@@ -45,6 +46,7 @@ __all__ = [
     "stock_level_set_thresholds",
     "stock_receive",
     "stock_release",
+    "stock_release_lines",
     "stock_return",
     "stock_ship",
     "stock_write_off",

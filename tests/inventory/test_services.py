@@ -24,6 +24,7 @@ from inventory.services import (
     stock_allocate,
     stock_receive,
     stock_release,
+    stock_release_lines,
     stock_return,
     stock_ship,
     stock_write_off,
@@ -526,3 +527,42 @@ def test_transfer_dispatch_refused_without_available_stock(system_actor):
     transfer_cancel(transfer=transfer, reason="not needed", actor=system_actor)
     transfer.refresh_from_db()
     assert transfer.status == TransferStatus.CANCELLED
+
+
+def test_release_lines_frees_a_whole_order_in_constant_queries(
+    system_actor, django_assert_max_num_queries
+):
+    skus = [SkuFactory(allow_backorder=True) for _ in range(10)]
+    wh = WarehouseFactory()
+    for sku in skus:
+        stock_on_hand(sku=sku, warehouse=wh, quantity=2)
+    allocate(system_actor, *[(f"l{i}", sku, 3) for i, sku in enumerate(skus)], allow_backorder=True)
+    with django_assert_max_num_queries(7):
+        results = stock_release_lines(
+            line_refs=[f"l{i}" for i in range(10)], actor=system_actor, reason="cancelled"
+        )
+    assert {r.released for r in results.values()} == {2}
+    assert {r.backorder_cancelled for r in results.values()} == {1}
+    assert set(StockLevel.objects.values_list("allocated", flat=True)) == {0}
+    assert not Backorder.objects.filter(status="open").exists()
+
+
+def test_bundle_allocated_in_two_steps_releases_and_ships_whole_units(system_actor):
+    a, b = SkuFactory(), SkuFactory()
+    box = bundle_sku([(a, 2), (b, 1)], allow_backorder=True)
+    wh = WarehouseFactory()
+    stock_on_hand(sku=a, warehouse=wh, quantity=2)
+    stock_on_hand(sku=b, warehouse=wh, quantity=1)
+    allocate(system_actor, ("box", box, 3), allow_backorder=True)
+    stock_receive(sku=a, warehouse=wh, quantity=4, actor=system_actor)
+    stock_receive(sku=b, warehouse=wh, quantity=2, actor=system_actor)
+    # 1 box at first, then the receipts fill the 2 backordered boxes (two more rows each).
+    assert Allocation.objects.filter(sku=a).count() >= 2
+    assert (level(a, wh).allocated, level(b, wh).allocated) == (6, 3)
+    stock_ship(line_ref="box", warehouse_id=wh.pk, quantity=2, reference="s:1", actor=system_actor)
+    result = stock_release(line_ref="box", actor=system_actor, reason="cancel rest")
+    assert (result.released, result.backorder_cancelled) == (1, 0)
+    assert (level(a, wh).on_hand, level(a, wh).allocated) == (2, 0)
+    assert (level(b, wh).on_hand, level(b, wh).allocated) == (1, 0)
+    for sku in (a, b):
+        assert ledger_sum(sku, wh) == (level(sku, wh).on_hand, level(sku, wh).allocated)
