@@ -7,4 +7,5 @@ from django.views.generic import RedirectView
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("portal/", include("customers.portal.urls")),
 ]
