@@ -1,0 +1,12 @@
+from django.urls import path
+
+from . import views
+
+app_name = "portal"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("profile/", views.profile_edit, name="profile"),
+    path("addresses/new/", views.address_add, name="address_add"),
+    path("addresses/<int:pk>/default/", views.address_set_default, name="address_default"),
+]
