@@ -26,12 +26,14 @@ A bundle unit is always taken whole from one warehouse (a box ships as one parce
 components are allocated there together. Non-physical SKUs (and bundles with no physical
 component) allocate nothing and are never backordered.
 
-Concurrency: every candidate stock row is locked ``FOR UPDATE`` in primary-key order in one
-statement before anything is decided, so two orders touching overlapping SKUs queue instead
-of deadlocking, and the database's CheckConstraint (allocated ≤ on hand) backs the Python
-check. Query budget, whatever the number of lines: SKU/bundle lookup, lock, one bulk UPDATE,
-one ledger INSERT, one allocation INSERT (+ one backorder INSERT, + one low-stock INSERT
-when those happen). No savepoints.
+Concurrency: the SKUs are advisory-locked *shared* (receipts take them exclusive, see
+``ledger.lock_skus``), then every candidate stock row is locked ``FOR UPDATE`` in
+primary-key order in one statement before anything is decided, so two orders touching
+overlapping SKUs queue instead of deadlocking, and the database's CheckConstraint
+(allocated ≤ on hand) backs the Python check. Query budget, whatever the number of lines:
+SKU/bundle lookup, SKU locks, stock-row lock, one bulk UPDATE, one ledger INSERT, one
+allocation INSERT (+ one backorder INSERT, + one low-stock INSERT when those happen). No
+savepoints.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ from ..models import (
     StockMovement,
     Warehouse,
 )
-from .ledger import StockBook, joins_transaction, lock_levels, require_positive
+from .ledger import StockBook, joins_transaction, lock_levels, lock_skus, require_positive
 
 # --------------------------------------------------------------------------- value types
 
@@ -265,6 +267,7 @@ def stock_allocate(
         return result
 
     stock_sku_ids = {sku for _, parts, _ in needs for sku, _ in parts}
+    lock_skus(stock_sku_ids, shared=True)
     levels = _candidate_levels_locked(
         stock_sku_ids, destination_country=destination_country, channel=channel
     )

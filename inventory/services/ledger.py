@@ -61,6 +61,29 @@ def require_positive(quantity: int, field: str = "quantity") -> int:
     return quantity
 
 
+# Advisory-lock namespace for "backorders of this SKU may be created or filled".
+SKU_LOCK_CLASS = 7806
+
+
+def lock_skus(sku_ids: Iterable[int], *, shared: bool) -> None:
+    """Transaction-scoped advisory locks on SKUs, in id order, in one query. Allocations
+    take them shared (they never wait for each other); anything that fills backorders
+    (receipts, restocked returns, transfer arrivals) takes them exclusive *before* locking
+    stock rows. So a receipt never misses a backorder that a concurrent allocation is
+    about to commit — even at a warehouse whose stock row that allocation never saw — and
+    a new allocation always sees the receipt's stock."""
+    ids = sorted(set(sku_ids))
+    if not ids:
+        return
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    with connection.cursor() as cursor:
+        # Postgres evaluates volatile target-list functions after ORDER BY: locks in id order.
+        cursor.execute(
+            f"SELECT {function}(%s, k) FROM unnest(%s::int[]) AS k ORDER BY k",
+            [SKU_LOCK_CLASS, ids],
+        )
+
+
 def lock_levels(queryset: QuerySet[StockLevel]) -> list[StockLevel]:
     """Lock stock rows (only them, never the joined warehouse) in primary-key order."""
     return lock_in_pk_order(queryset, of=("self",))
@@ -210,6 +233,7 @@ __all__ = [
     "ensure_and_lock_levels",
     "joins_transaction",
     "lock_levels",
+    "lock_skus",
     "require_positive",
     "require_reason",
 ]

@@ -20,6 +20,7 @@ from .ledger import (
     ensure_and_lock_levels,
     joins_transaction,
     lock_levels,
+    lock_skus,
     require_positive,
     require_reason,
 )
@@ -47,6 +48,8 @@ def stock_in(
     """Add units of several SKUs at one warehouse, then fill backorders from them. Must run
     inside a transaction (the public services open one). Returns the levels by sku_id and
     the ledger rows written."""
+    if fill:
+        lock_skus(quantities, shared=False)
     candidates, infos = backorder_fill_candidates(set(quantities)) if fill else ([], {})
     pairs = {(sku_id, warehouse.pk) for sku_id in quantities}
     for backorder in candidates:

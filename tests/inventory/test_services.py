@@ -300,6 +300,24 @@ def test_allocate_uses_constant_queries(system_actor, django_assert_max_num_quer
         stock_release(line_ref="line:0", actor=system_actor, reason="cancelled")
 
 
+@pytest.mark.parametrize("lines", [1, 20])
+def test_allocate_without_shortfall_stays_within_six_queries(
+    system_actor, django_assert_max_num_queries, lines
+):
+    skus = [SkuFactory() for _ in range(lines)]
+    w1, w2 = WarehouseFactory(priority=1), WarehouseFactory(priority=2)
+    for sku in skus:
+        stock_on_hand(sku=sku, warehouse=w1, quantity=1)
+        stock_on_hand(sku=sku, warehouse=w2, quantity=5)
+    order = [AllocationLine(f"line:{i}", sku.pk, 3) for i, sku in enumerate(skus)]
+    with django_assert_max_num_queries(6):
+        result = stock_allocate(
+            lines=order, reference="order:Q", destination_country="US", actor=system_actor
+        )
+    assert result.warehouse_ids == [w2.pk]
+    assert Allocation.objects.count() == lines
+
+
 def test_allocate_creates_no_savepoints(system_actor, django_assert_max_num_queries):
     from django.db import transaction
     from django.test.utils import CaptureQueriesContext
