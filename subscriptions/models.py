@@ -351,3 +351,7 @@ class SubscriptionEvent(EventBase):
 
     class Meta(EventBase.Meta):
         indexes = [models.Index(fields=["subscription", "created_at"])]
+
+
+# The renewal cycle's records (subscriptions/renewal/models.py) belong to this app label.
+from .renewal.models import Renewal, RenewalEvent, RenewalReminder, RenewalRun  # noqa: E402,F401
