@@ -41,6 +41,8 @@ INSTALLED_APPS = [
     "subscriptions",
     "billing",
     "fulfillment",
+    # The renewal cycle (outer ring): its command, admin, task and beat schedule migration.
+    "subscriptions.renewal",
 ]
 
 MIDDLEWARE = [
@@ -148,6 +150,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 STRIPE_API_KEY = env_str("STRIPE_API_KEY", "")
 STRIPE_API_BASE = env_str("STRIPE_API_BASE", "")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "")
+
+# The nightly renewal cycle: the beat schedule's time (UTC; the cycle renews the business
+# date at that instant), subscriptions per claim batch, reminder emails N days ahead.
+OMS_RENEWAL_HOUR_UTC = env_int("OMS_RENEWAL_HOUR_UTC", 6)
+OMS_RENEWAL_MINUTE_UTC = env_int("OMS_RENEWAL_MINUTE_UTC", 0)
+OMS_RENEWAL_BATCH_SIZE = env_int("OMS_RENEWAL_BATCH_SIZE", 200)
+OMS_RENEWAL_REMINDER_DAYS = env_int("OMS_RENEWAL_REMINDER_DAYS", 3)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["oms.core.api.authentication.ChannelKeyAuthentication"],
