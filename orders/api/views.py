@@ -1,0 +1,218 @@
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.generics import ListAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from customers import selectors as customer_selectors
+from customers import services as customer_services
+from customers.models import Customer
+from oms.core.actors import Actor
+from oms.core.api.views import ChannelAPIView
+from oms.core.errors import NotFound
+from orders import selectors, services
+from orders.models import Order
+
+from .filters import OrderFilter
+from .serializers import (
+    OrderDetailSerializer,
+    OrderEditSerializer,
+    OrderEventSerializer,
+    OrderNoteSerializer,
+    OrderPlaceSerializer,
+    OrderReasonSerializer,
+    OrderSerializer,
+)
+
+
+def _customer_for(view: ChannelAPIView, data: dict[str, Any], actor: Actor) -> Customer:
+    """The order's customer: one the channel can see (``customer_id``), or the inline one,
+    upserted by the channel's customer id or found by email, else created. Runs before (and
+    outside) the intake transaction: a refused order leaves at most an up-to-date customer."""
+    if "customer_id" in data:
+        customer = customer_selectors.customer_get_for_channel(
+            channel=view.channel, pk=data["customer_id"]
+        )
+        if customer is None:
+            raise NotFound(
+                f"No customer {data['customer_id']} for this channel.",
+                fields={"customer_id": ["Unknown."]},
+            )
+        return customer
+    inline = dict(data["customer"])
+    email = inline.pop("email")
+    external_id = inline.pop("external_id", None)
+    if external_id:
+        customer, _ = customer_services.customer_upsert_by_reference(
+            channel=view.channel, external_id=external_id, email=email, actor=actor, **inline
+        )
+        return customer
+    existing = Customer.objects.filter(email__iexact=email).first()
+    if existing is not None:
+        return existing
+    return customer_services.customer_create(
+        email=email, channel=view.channel, actor=actor, **inline
+    )
+
+
+class OrderListPlaceView(ChannelAPIView, ListAPIView):
+    serializer_class = OrderSerializer
+    filterset_class = OrderFilter
+
+    def get_queryset(self) -> Any:
+        if self.is_schema_generation:
+            return Order.objects.none()
+        return selectors.order_list_for_channel(channel=self.channel)
+
+    @extend_schema(summary="List this channel's orders")
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        request=OrderPlaceSerializer,
+        responses={201: OrderSerializer, 200: OrderSerializer},
+        summary="Place an order",
+        description=(
+            "Validates SKUs, prices, quantities and addresses, computes totals server-side, "
+            "writes the order and allocates stock in one transaction. Re-sending an "
+            "external_id returns the existing order with 200. Errors: unknown_sku, "
+            "sku_inactive, no_price, price_mismatch (409), total_mismatch (409), "
+            "out_of_stock (409), invalid_country, invalid_address."
+        ),
+    )
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().post(request, *args, **kwargs)
+
+    def handle_post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = OrderPlaceSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        payload = dict(data.validated_data)
+        actor = Actor.for_channel(self.channel)
+        customer = _customer_for(self, payload, actor)
+        order, created = services.order_place_or_get(
+            channel=self.channel,
+            customer=customer,
+            actor=actor,
+            external_id=payload.get("external_id"),
+            currency=payload.get("currency"),
+            lines=[dict(line) for line in payload["lines"]],
+            shipping_address=dict(payload["shipping_address"]),
+            billing_address=dict(payload["billing_address"])
+            if "billing_address" in payload
+            else None,
+            delivery_option=payload["delivery_option"],
+            notes=payload["notes"],
+            expected_total=payload.get("expected_total"),
+            payment_pending=payload["payment_pending"],
+        )
+        if not created:
+            order = selectors.order_list_for_channel(channel=self.channel).get(pk=order.pk)
+        return Response(
+            OrderSerializer(order).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class _OrderView(ChannelAPIView):
+    def _order(self, pk: int) -> Order:
+        order = selectors.order_get_for_channel(channel=self.channel, pk=pk)
+        if order is None:
+            raise NotFound(f"No order {pk} for this channel.")
+        return order
+
+    def _detail(self, order: Order) -> Response:
+        return Response(OrderDetailSerializer(self._order(order.pk)).data)
+
+
+class OrderDetailView(_OrderView):
+    @extend_schema(
+        responses=OrderDetailSerializer, summary="Retrieve an order with lines and timeline"
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(OrderDetailSerializer(self._order(pk)).data)
+
+    @extend_schema(
+        request=OrderEditSerializer,
+        responses=OrderDetailSerializer,
+        summary="Edit an order before it ships (same as POST …/edit/)",
+    )
+    def patch(self, request: Request, pk: int) -> Response:
+        return _edit(self, request, pk)
+
+
+def _edit(view: _OrderView, request: Request, pk: int) -> Response:
+    order = view._order(pk)
+    data = OrderEditSerializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    changes = dict(data.validated_data)
+    if "quantities" in changes:
+        changes["quantities"] = {q["line_id"]: q["quantity"] for q in changes["quantities"]}
+    if "add_lines" in changes:
+        changes["add_lines"] = [dict(line) for line in changes["add_lines"]]
+    for key in ("shipping_address", "billing_address"):
+        if key in changes:
+            changes[key] = dict(changes[key])
+    order = services.order_edit(order=order, actor=Actor.for_channel(view.channel), **changes)
+    return view._detail(order)
+
+
+class OrderEditView(_OrderView):
+    @extend_schema(
+        request=OrderEditSerializer,
+        responses=OrderDetailSerializer,
+        summary="Edit an order before it ships",
+        description=(
+            "Change quantities (0 removes a line), add or remove lines, change addresses or "
+            "the delivery option. Changed lines are re-allocated; the diff is on the "
+            "timeline. 409 order_not_editable once shipping started; 409 out_of_stock when "
+            "the new quantities cannot be allocated (the order is left unchanged)."
+        ),
+    )
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().post(request, *args, **kwargs)
+
+    def handle_post(self, request: Request, pk: int) -> Response:
+        return _edit(self, request, pk)
+
+
+class OrderCancelView(_OrderView):
+    @extend_schema(
+        request=OrderReasonSerializer,
+        responses=OrderDetailSerializer,
+        summary="Cancel an order",
+        description="Releases its stock; what was paid is refunded. 409 once shipping started.",
+    )
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().post(request, *args, **kwargs)
+
+    def handle_post(self, request: Request, pk: int) -> Response:
+        order = self._order(pk)
+        data = OrderReasonSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        order = services.order_cancel(
+            order=order, reason=data.validated_data["reason"], actor=Actor.for_channel(self.channel)
+        )
+        return self._detail(order)
+
+
+class OrderNoteView(_OrderView):
+    @extend_schema(
+        request=OrderNoteSerializer,
+        responses={201: OrderEventSerializer},
+        summary="Add a note to the timeline",
+    )
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().post(request, *args, **kwargs)
+
+    def handle_post(self, request: Request, pk: int) -> Response:
+        order = self._order(pk)
+        data = OrderNoteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        note = services.order_note_add(
+            order=order, text=data.validated_data["text"], actor=Actor.for_channel(self.channel)
+        )
+        return Response(OrderEventSerializer(note).data, status=status.HTTP_201_CREATED)

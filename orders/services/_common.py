@@ -1,0 +1,231 @@
+"""Helpers every order service shares: the lock, the one status guard, event rows, address
+cleaning, and the calls into inventory and up through ``orders.hooks``."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from oms.core.actors import Actor
+from oms.core.countries import is_country_code
+from oms.core.errors import ValidationError
+from oms.core.transactions import on_commit
+from oms.core.transitions import check_transition
+
+from .. import errors, hooks
+from ..models import (
+    ALLOWED_TRANSITIONS,
+    Order,
+    OrderEvent,
+    OrderEventKind,
+    OrderLine,
+    OrderStatus,
+)
+
+logger = logging.getLogger(__name__)
+
+ADDRESS_FIELDS = (
+    "name",
+    "company",
+    "line1",
+    "line2",
+    "city",
+    "region",
+    "postal_code",
+    "country",
+    "phone",
+)
+ADDRESS_REQUIRED = ("line1", "city", "country")
+
+# The event kind written for a move into each status (others: status_changed).
+_KIND_FOR_TARGET: dict[str, str] = {
+    OrderStatus.PLACED: OrderEventKind.PLACED,
+    OrderStatus.ON_HOLD: OrderEventKind.HELD,
+    OrderStatus.CANCELLED: OrderEventKind.CANCELLED,
+    OrderStatus.DELIVERED: OrderEventKind.DELIVERED,
+}
+
+
+def lock_order(order: Order | int) -> Order:
+    """Re-read the order row FOR UPDATE. Every status change and edit takes this lock first
+    (then, if needed, stock rows inside inventory): one order, one writer at a time."""
+    pk = order if isinstance(order, int) else order.pk
+    return Order.objects.select_for_update().get(pk=pk)
+
+
+def event(
+    *,
+    order: Order,
+    kind: str,
+    actor: Actor,
+    message: str = "",
+    payload: dict[str, Any] | None = None,
+) -> OrderEvent:
+    """An unsaved event row (bulk-inserted by intake, saved at once elsewhere)."""
+    return OrderEvent(
+        order=order, kind=kind, message=message, payload=payload or {}, **actor.as_fields()
+    )
+
+
+def transition(
+    order: Order,
+    target: str,
+    *,
+    actor: Actor,
+    kind: str | None = None,
+    message: str = "",
+    payload: dict[str, Any] | None = None,
+    save: bool = True,
+) -> OrderEvent:
+    """The one place an order's status changes: check the move against ALLOWED_TRANSITIONS
+    (InvalidTransition names both states), set it, and write the event. The caller holds the
+    row lock (``lock_order``). With ``save=False`` nothing is written: the caller saves the
+    order and bulk-inserts the returned event (intake, where every query counts)."""
+    current = order.status
+    check_transition(ALLOWED_TRANSITIONS, entity="Order", current=current, target=target)
+    order.status = target
+    row = event(
+        order=order,
+        kind=kind or _KIND_FOR_TARGET.get(target, OrderEventKind.STATUS_CHANGED),
+        actor=actor,
+        message=message,
+        payload={"from": current, "to": target, **(payload or {})},
+    )
+    if save:
+        order.save(update_fields=["status", "updated_at"])
+        row.save()
+    return row
+
+
+def clean_address(data: dict[str, Any] | None, *, field: str) -> dict[str, str]:
+    if not isinstance(data, dict):
+        raise ValidationError(
+            f"{field} must be an address object.",
+            code=errors.INVALID_ADDRESS,
+            fields={field: ["Expected an object."]},
+        )
+    cleaned = {f: str(data.get(f) or "").strip() for f in ADDRESS_FIELDS}
+    cleaned["country"] = cleaned["country"].upper()
+    problems = {f: ["Required."] for f in ADDRESS_REQUIRED if not cleaned[f]}
+    if cleaned["country"] and not is_country_code(cleaned["country"]):
+        problems["country"] = [f"'{cleaned['country']}' is not an ISO 3166-1 alpha-2 code."]
+    if problems:
+        code = errors.INVALID_COUNTRY if "country" in problems else errors.INVALID_ADDRESS
+        first = next(iter(problems))
+        raise ValidationError(
+            f"{field}.{first}: {problems[first][0]}",
+            code=code,
+            fields={field: problems},
+        )
+    return cleaned
+
+
+def status_from_lines(lines: Iterable[OrderLine]) -> str:
+    """allocated when nothing waits for stock, else backordered."""
+    return (
+        OrderStatus.BACKORDERED
+        if any(line.backordered_quantity for line in lines)
+        else OrderStatus.ALLOCATED
+    )
+
+
+# ----------------------------------------------------------------------------- inventory
+
+
+def stock_allocate(
+    *, order: Order, lines: list[OrderLine], actor: Actor
+) -> tuple[dict[str, int], dict[str, int], list[dict[str, Any]]]:
+    """Allocate ``lines`` (physical ones only) and return (backordered units per line_ref,
+    allocated units per line_ref in the line's own units, parts for the event payload).
+    Raises inventory's OutOfStock (409) when the channel does not allow backorders."""
+    from inventory.services import AllocationLine
+    from inventory.services import stock_allocate as allocate
+
+    wanted = [line for line in lines if line.is_physical]
+    if not wanted:
+        return {}, {}, []
+    result = allocate(
+        lines=[
+            AllocationLine(line_ref=line.stock_ref, sku_id=line.sku_id, quantity=line.quantity)
+            for line in wanted
+        ],
+        reference=order.reference,
+        destination_country=order.shipping_address.get("country", ""),
+        channel=order.channel,
+        # Inventory backorders a short line where the SKU or the channel allows it.
+        allow_backorder=True,
+        actor=actor,
+    )
+    backordered: dict[str, int] = defaultdict(int)
+    for part in result.backordered:
+        backordered[part.line_ref] += part.quantity
+    allocated = {
+        line.stock_ref: line.quantity - min(backordered[line.stock_ref], line.quantity)
+        for line in wanted
+    }
+    parts = [
+        {
+            "line_ref": p.line_ref,
+            "sku_id": p.sku_id,
+            "warehouse_id": p.warehouse_id,
+            "quantity": p.quantity,
+        }
+        for p in result.allocations
+    ] + [
+        {"line_ref": p.line_ref, "sku_id": p.sku_id, "backordered": p.quantity}
+        for p in result.backordered
+    ]
+    return dict(backordered), allocated, parts
+
+
+def apply_allocation(
+    lines: list[OrderLine], backordered: dict[str, int], allocated: dict[str, int]
+) -> None:
+    for line in lines:
+        if not line.is_physical:
+            continue
+        line.backordered_quantity = min(backordered.get(line.stock_ref, 0), line.quantity)
+        line.allocated_quantity = allocated.get(
+            line.stock_ref, line.quantity - line.backordered_quantity
+        )
+
+
+def stock_release(*, line: OrderLine, actor: Actor, reason: str) -> None:
+    """Give back everything the line holds in inventory: allocated units and its backorder."""
+    from inventory.services import stock_release as release
+
+    if line.is_physical and (line.allocated_quantity or line.backordered_quantity):
+        release(line_ref=line.stock_ref, quantity=None, actor=actor, reason=reason)
+
+
+# ----------------------------------------------------------------------------- hooks
+
+
+def cache_lines(order: Order, lines: list[OrderLine]) -> None:
+    """Make ``order.lines.all()`` answer from ``lines`` without a query (as a prefetch would)."""
+    queryset = OrderLine.objects.filter(order=order).order_by("line_no")
+    queryset._result_cache = sorted(lines, key=lambda line: line.line_no)
+    queryset._prefetch_done = True
+    order._prefetched_objects_cache = {"lines": queryset}  # type: ignore[attr-defined]
+
+
+def notify_allocated(*, order: Order, lines: list[OrderLine], actor: Actor) -> None:
+    """Tell fulfillment (``hooks.order_allocated``) inside the current transaction. The lines
+    are handed over prefetched so a callback reads them without a query."""
+    if not hooks.order_allocated:
+        return
+    cache_lines(order, lines)
+    for callback in hooks.order_allocated:
+        callback(order=order, actor=actor)
+
+
+def request_refund(*, order: Order, amount: int | None, reason: str, actor: Actor) -> bool:
+    """Ask billing, after commit, to refund ``amount`` (None: all that was paid). Returns
+    whether anyone was asked (so the caller can record it on the timeline)."""
+    if not hooks.refund_requester:
+        return False
+    for requester in hooks.refund_requester:
+        on_commit(requester, order=order, amount=amount, reason=reason, actor=actor)
+    return True

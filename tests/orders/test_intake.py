@@ -1,0 +1,354 @@
+"""order_place: validation, server-side totals, all-or-nothing with stock, re-sent external
+ids, the query bound."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import pytest
+from django.db import connection
+from django.db.models import ProtectedError
+
+from inventory.errors import OutOfStock
+from inventory.models import Allocation, Backorder, StockMovement
+from oms.core.errors import ApplicationError
+from orders.models import Order, OrderEvent, OrderLine, OrderStatus
+from orders.services import order_payment_confirm, order_place
+from tests.factories.core import ChannelFactory
+from tests.factories.customers import CustomerFactory
+from tests.factories.inventory import SkuFactory, WarehouseFactory
+from tests.factories.orders import ADDRESS, place_order, stocked_sku
+from tests.orders.conftest import level
+
+pytestmark = pytest.mark.django_db
+
+
+def _place(channel, customer, lines, **kwargs):
+    from oms.core.actors import Actor
+
+    return order_place(
+        channel=channel,
+        customer=customer,
+        lines=lines,
+        shipping_address=kwargs.pop("shipping_address", ADDRESS),
+        actor=Actor.for_channel(channel),
+        **kwargs,
+    )
+
+
+def test_place_writes_order_lines_allocation_and_timeline(
+    channel, customer, warehouse, allocated_calls
+):
+    a = stocked_sku(quantity=10, price=2500, warehouse=warehouse)
+    b = stocked_sku(quantity=10, price=1000, warehouse=warehouse)
+    order = _place(
+        channel,
+        customer,
+        [{"sku": a.code, "quantity": 2}, {"sku": b.code, "quantity": 3, "discount": 500}],
+        external_id="WEB-1",
+        notes="Leave at the door",
+    )
+    order.refresh_from_db()
+    assert re.fullmatch(r"SO-\d{4}-\d{6}", order.number)
+    assert order.status == OrderStatus.ALLOCATED
+    assert (order.subtotal, order.discount_total, order.shipping_total, order.tax_total) == (
+        8000,
+        500,
+        0,
+        0,
+    )
+    assert order.total == 7500  # 75.00 net goods ships free
+    lines = list(order.lines.order_by("line_no"))
+    assert [
+        (line.sku_id, line.quantity, line.unit_price, line.allocated_quantity) for line in lines
+    ] == [
+        (a.pk, 2, 2500, 2),
+        (b.pk, 3, 1000, 3),
+    ]
+    assert [line.total for line in lines] == [5000, 2500]
+    assert level(a, warehouse).allocated == 2 and level(b, warehouse).allocated == 3
+    assert Allocation.objects.filter(line_ref=lines[0].stock_ref, quantity=2).exists()
+    kinds = list(order.events.values_list("kind", "payload__to"))
+    assert kinds == [
+        ("placed", "placed"),
+        ("status_changed", "confirmed"),
+        ("allocation", None),
+        ("status_changed", "allocated"),
+    ]
+    assert (
+        order.shipping_address["country"] == "US"
+        and order.billing_address == order.shipping_address
+    )
+    assert order.history.count() == 1 and OrderLine.history.filter(order_id=order.pk).count() == 2
+    assert allocated_calls == [(order.number, [2, 3])]
+
+
+def test_numbers_are_unique_and_increasing(channel, customer, warehouse):
+    sku = stocked_sku(warehouse=warehouse)
+    numbers = [
+        place_order(channel=channel, customer=customer, lines=[(sku, 1)]).number for _ in range(3)
+    ]
+    assert len(set(numbers)) == 3
+    assert numbers == sorted(numbers)
+
+
+def test_shipping_fee_and_delivery_option(channel, customer, warehouse):
+    sku = stocked_sku(price=1000, warehouse=warehouse)
+    order = _place(channel, customer, [{"sku": sku.code, "quantity": 1}], delivery_option="express")
+    assert (order.subtotal, order.shipping_total, order.total) == (1000, 1495, 2495)
+    assert order.delivery_lead_time_days == 2
+
+
+def test_tax_calculator_hook_is_used_and_rounded_per_line(
+    channel, customer, warehouse, without_upper_hooks
+):
+    from decimal import Decimal
+
+    from oms.core.money import Money
+    from orders import hooks
+
+    def twenty_percent(*, lines, shipping, currency, address):
+        rate = Decimal("0.2")
+        return {
+            t.line_no: Money(t.net_amount, currency).multiply(rate).amount for t in lines
+        }, Money(shipping, currency).multiply(rate).amount
+
+    sku = stocked_sku(price=333, warehouse=warehouse)
+    hooks.tax_calculator.register(twenty_percent)
+    try:
+        order = _place(channel, customer, [{"sku": sku.code, "quantity": 1}])
+    finally:
+        hooks.tax_calculator.unregister(twenty_percent)
+    # 3.33 × 20% = 0.666 → 67; shipping 4.95 × 20% = 0.99
+    assert order.lines.get().tax == 67
+    assert (order.tax_total, order.total) == (67 + 99, 333 + 495 + 67 + 99)
+
+
+def _nothing_written(*skus_and_warehouse):
+    assert (
+        not Order.objects.exists()
+        and not OrderLine.objects.exists()
+        and not OrderEvent.objects.exists()
+    )
+    assert not Allocation.objects.exists() and not Backorder.objects.exists()
+    assert not StockMovement.objects.exclude(kind="receipt").exists()
+
+
+def test_out_of_stock_second_line_leaves_no_order_and_no_stock_moved(channel, customer, warehouse):
+    plenty = stocked_sku(quantity=50, warehouse=warehouse)
+    scarce = stocked_sku(quantity=1, warehouse=warehouse)
+    with pytest.raises(OutOfStock) as exc:
+        _place(
+            channel,
+            customer,
+            [{"sku": plenty.code, "quantity": 5}, {"sku": scarce.code, "quantity": 2}],
+        )
+    assert exc.value.code == "out_of_stock" and scarce.code in exc.value.message
+    _nothing_written()
+    assert level(plenty, warehouse).allocated == 0 and level(scarce, warehouse).allocated == 0
+
+
+@pytest.mark.parametrize(
+    ("line", "code"),
+    [
+        ({"sku": "NOPE", "quantity": 1}, "unknown_sku"),
+        ({"sku": "{sku}", "quantity": 0}, "invalid_quantity"),
+        ({"sku": "{sku}", "quantity": -2}, "invalid_quantity"),
+        ({"sku": "{sku}", "quantity": 1, "unit_price": 1}, "price_mismatch"),
+        ({"sku": "{sku}", "quantity": 1, "discount": 999999}, "invalid_discount"),
+    ],
+)
+def test_a_bad_line_refuses_the_whole_order(channel, customer, warehouse, line, code):
+    good = stocked_sku(warehouse=warehouse)
+    other = stocked_sku(warehouse=warehouse)
+    bad = {k: (v.format(sku=other.code) if isinstance(v, str) else v) for k, v in line.items()}
+    with pytest.raises(ApplicationError) as exc:
+        _place(channel, customer, [{"sku": good.code, "quantity": 1}, bad])
+    assert exc.value.code == code
+    _nothing_written()
+    assert level(good, warehouse).allocated == 0
+
+
+def test_inactive_sku_and_missing_price_are_refused(channel, customer, warehouse):
+    inactive = stocked_sku(warehouse=warehouse, is_active=False)
+    with pytest.raises(ApplicationError) as exc:
+        _place(channel, customer, [{"sku": inactive.code, "quantity": 1}])
+    assert exc.value.code == "sku_inactive"
+    euro_less = stocked_sku(warehouse=warehouse)
+    with pytest.raises(ApplicationError) as exc:
+        _place(channel, customer, [{"sku": euro_less.code, "quantity": 1}], currency="EUR")
+    assert exc.value.code == "no_price"
+    _nothing_written()
+
+
+def test_matching_channel_price_is_accepted(channel, customer, warehouse):
+    sku = stocked_sku(price=1234, warehouse=warehouse)
+    order = _place(channel, customer, [{"sku": sku.code, "quantity": 1, "unit_price": 1234}])
+    assert order.lines.get().unit_price == 1234
+
+
+def test_subscription_orders_carry_the_plan_price(channel, customer, warehouse):
+    sku = stocked_sku(price=1234, warehouse=warehouse)
+    order = _place(
+        channel,
+        customer,
+        [{"sku": sku.code, "quantity": 1, "unit_price": 999}],
+        origin="subscription",
+        subscription_id=42,
+        trust_prices=True,
+    )
+    assert (order.origin, order.subscription_id, order.total) == ("subscription", 42, 999)
+
+
+def test_wrong_expected_total_is_refused_with_total_mismatch(channel, customer, warehouse):
+    sku = stocked_sku(price=1000, warehouse=warehouse)
+    with pytest.raises(ApplicationError) as exc:
+        _place(channel, customer, [{"sku": sku.code, "quantity": 2}], expected_total=1)
+    assert exc.value.code == "total_mismatch" and exc.value.status_code == 409
+    assert exc.value.fields["expected_total"]["computed"]["total"] == 2495
+    _nothing_written()
+    assert (
+        _place(channel, customer, [{"sku": sku.code, "quantity": 2}], expected_total=2495).total
+        == 2495
+    )
+
+
+@pytest.mark.parametrize(
+    ("address", "code"),
+    [
+        ({**ADDRESS, "country": "XX"}, "invalid_country"),
+        ({**ADDRESS, "line1": ""}, "invalid_address"),
+        ({"city": "Portland", "country": "US"}, "invalid_address"),
+    ],
+)
+def test_bad_address_is_refused(channel, customer, warehouse, address, code):
+    sku = stocked_sku(warehouse=warehouse)
+    with pytest.raises(ApplicationError) as exc:
+        _place(channel, customer, [{"sku": sku.code, "quantity": 1}], shipping_address=address)
+    assert exc.value.code == code
+    _nothing_written()
+
+
+def test_inactive_customer_is_refused(channel, warehouse):
+    sku = stocked_sku(warehouse=warehouse)
+    with pytest.raises(ApplicationError) as exc:
+        _place(channel, CustomerFactory(status="inactive"), [{"sku": sku.code, "quantity": 1}])
+    assert exc.value.code == "customer_inactive"
+
+
+def test_resent_external_id_returns_the_existing_order(channel, customer, warehouse):
+    sku = stocked_sku(quantity=10, warehouse=warehouse)
+    first = _place(channel, customer, [{"sku": sku.code, "quantity": 2}], external_id="WEB-9")
+    again = _place(channel, customer, [{"sku": sku.code, "quantity": 2}], external_id="WEB-9")
+    assert again.pk == first.pk
+    assert Order.objects.count() == 1 and level(sku, warehouse).allocated == 2
+    # Another channel may use the same id for its own order.
+    other = _place(
+        ChannelFactory(), customer, [{"sku": sku.code, "quantity": 1}], external_id="WEB-9"
+    )
+    assert other.pk != first.pk and level(sku, warehouse).allocated == 3
+
+
+def test_backorders_where_the_channel_allows_them(backorder_channel, customer, warehouse):
+    sku = stocked_sku(quantity=2, warehouse=warehouse)
+    order = _place(backorder_channel, customer, [{"sku": sku.code, "quantity": 5}])
+    line = order.lines.get()
+    assert order.status == OrderStatus.BACKORDERED
+    assert (line.allocated_quantity, line.backordered_quantity) == (2, 3)
+    assert Backorder.objects.get(line_ref=line.stock_ref).quantity == 3
+    assert level(sku, warehouse).allocated == 2
+
+
+def test_non_physical_lines_need_no_stock_and_ship_free(channel, customer):
+    seat = SkuFactory(is_physical=False, price=900)
+    order = _place(channel, customer, [{"sku": seat.code, "quantity": 3}])
+    assert (
+        order.status == OrderStatus.ALLOCATED and order.shipping_total == 0 and order.total == 2700
+    )
+    assert not Allocation.objects.exists()
+
+
+def test_payment_pending_reserves_stock_then_confirmation_allocates(
+    channel, customer, warehouse, allocated_calls, system_actor
+):
+    sku = stocked_sku(quantity=5, warehouse=warehouse)
+    order = _place(channel, customer, [{"sku": sku.code, "quantity": 2}], payment_pending=True)
+    assert order.status == OrderStatus.PAYMENT_PENDING and level(sku, warehouse).allocated == 2
+    assert allocated_calls == []
+    order = order_payment_confirm(
+        order=order, actor=system_actor, amount=order.total, reference="pi_1"
+    )
+    assert order.status == OrderStatus.ALLOCATED and len(allocated_calls) == 1
+    assert list(order.events.values_list("kind", flat=True))[-3:] == [
+        "payment",
+        "status_changed",
+        "status_changed",
+    ]
+    assert (
+        order_payment_confirm(order=order, actor=system_actor).status == OrderStatus.ALLOCATED
+    )  # replay
+
+
+def test_deleting_a_customer_with_orders_is_refused(channel, customer, warehouse):
+    place_order(channel=channel, customer=customer, lines=[(stocked_sku(warehouse=warehouse), 1)])
+    with pytest.raises(ProtectedError):
+        customer.delete()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("line_count", [1, 5, 20])
+def test_placing_costs_a_fixed_number_of_queries(
+    django_assert_max_num_queries, without_upper_hooks, line_count
+):
+    """Orders' own share is 6 queries: one read (SKUs, prices, order number, line ids and the
+    re-sent check), then inserts of the order, its history row, the lines, their history rows
+    and the events. Inventory's stock_allocate adds 6 (SKU lookup, advisory lock, stock row
+    lock, stock UPDATE, ledger INSERT, allocation INSERT), and the transaction BEGIN/COMMIT:
+    14 round trips in all, whatever the line count. The callbacks of the apps above (billing's
+    tax rates, fulfillment's shipments) are measured by those apps."""
+    channel = ChannelFactory()
+    customer = CustomerFactory()
+    warehouse = WarehouseFactory()
+    skus = [stocked_sku(quantity=5, warehouse=warehouse) for _ in range(line_count)]
+    with django_assert_max_num_queries(14) as captured:
+        order = _place(
+            channel, customer, [{"sku": s.code, "quantity": 2} for s in skus], external_id="Q"
+        )
+    ours = [
+        q
+        for q in captured.captured_queries
+        if "orders_" in q["sql"].split("(")[0] or "ids.number" in q["sql"]
+    ]
+    assert len(ours) == 6
+    assert not any(q["sql"].startswith("SAVEPOINT") for q in captured.captured_queries)
+    assert order.lines.count() == line_count and order.status == OrderStatus.ALLOCATED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_resend_of_one_external_id_creates_one_order():
+    channel = ChannelFactory()
+    customer = CustomerFactory()
+    sku = stocked_sku(quantity=50, warehouse=WarehouseFactory())
+    barrier = threading.Barrier(4)
+    results, failures = [], []
+
+    def worker():
+        try:
+            barrier.wait()
+            results.append(
+                _place(channel, customer, [{"sku": sku.code, "quantity": 1}], external_id="DUP").pk
+            )
+        except Exception as exc:  # noqa: BLE001
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures
+    assert len(set(results)) == 1 and Order.objects.count() == 1
+    assert level(sku, WarehouseFactory._meta.model.objects.get()).allocated == 1
