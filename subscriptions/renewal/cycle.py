@@ -1,0 +1,375 @@
+"""A renewal run: resume what earlier runs left open, then claim and renew everything due up
+to ``as_of``, batch after batch, until nothing is left.
+
+The claim of a batch is one transaction (``FOR UPDATE SKIP LOCKED`` on the subscriptions, in
+primary-key order). For each subscription it writes the Renewal row first, then the period's
+invoice (exactly the lines ``renewal_preview`` gave) and advances the subscription past the
+period, so after the commit the period is invoiced and no longer due: a concurrent run can
+neither claim it again nor miss it. The charge and the order follow per renewal, outside the
+claim (the payment attempt must commit before Stripe is called), under the worker's lease.
+
+A subscription is claimed one period per batch and not again while that renewal is open, so
+a subscription several periods behind is renewed period by period, each with its own invoice,
+in order. A plan with ``skip_missed_periods`` skips all but the latest due period instead.
+
+A batch with no failures runs without savepoints (they cost two queries per subscription);
+if anything in it fails, the batch is rolled back and claimed again with one savepoint per
+subscription, so the failing one is recorded as errored and the rest go through.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from oms.core.actors import Actor
+
+from . import claim as lease
+from .models import (
+    OPEN_STATES,
+    Renewal,
+    RenewalEvent,
+    RenewalEventKind,
+    RenewalRun,
+    RenewalState,
+    RunTrigger,
+)
+from .snapshot import preview_dump
+from .steps import Context, drive
+
+logger = logging.getLogger(__name__)
+R = RenewalState
+
+# Open renewals that keep their subscription from being claimed for the next period.
+# A renewal in dunning does not: the next period renews (and dunning goes on) as at Stripe.
+BLOCKING_STATES = sorted(OPEN_STATES - {R.DUNNING})
+
+Progress = Callable[[int], None]
+
+
+def batch_size_default() -> int:
+    return int(getattr(settings, "OMS_RENEWAL_BATCH_SIZE", 200))
+
+
+@dataclass
+class _Claimed:
+    renewal: Renewal
+    subscription: Any
+    preview: Any
+
+
+def _claimable(as_of: dt.date) -> Any:
+    from subscriptions.selectors import subscriptions_due
+
+    blocking = Renewal.objects.filter(subscription_id=OuterRef("pk")).filter(
+        Q(state__in=BLOCKING_STATES) | Q(period_start=OuterRef("next_renewal_date"))
+    )
+    return subscriptions_due(as_of=as_of).filter(~Exists(blocking)).order_by("pk")
+
+
+def count_due(as_of: dt.date) -> int:
+    return _claimable(as_of).count()
+
+
+def _claim_batch(
+    *, as_of: dt.date, run: RenewalRun, size: int, actor: Actor, careful: bool
+) -> list[_Claimed]:
+    """One claim transaction. ``careful``: a savepoint per subscription (after a failure)."""
+    from billing.services.invoices import invoice_create_for_period, lines_from_preview
+    from subscriptions.selectors import Outcome, renewal_preview, with_renewal_data
+    from subscriptions.services.lifecycle import (
+        adjustments_mark_applied,
+        subscription_advance_period,
+    )
+
+    claimed: list[_Claimed] = []
+    with transaction.atomic():
+        subscriptions = list(
+            with_renewal_data(_claimable(as_of)).select_for_update(skip_locked=True, of=("self",))[
+                :size
+            ]
+        )
+        if not subscriptions:
+            return []
+        # Renewal rows first: one INSERT for the batch, leased before anyone can see them.
+        rows: list[tuple[Renewal, Any, Any]] = []
+        for sub in subscriptions:
+            try:
+                preview = renewal_preview(sub, sub.next_renewal_date)
+            except Exception as exc:  # noqa: BLE001 - recorded on the renewal
+                rows.append((_errored_row(sub, run, exc), sub, None))
+                continue
+            missed = (
+                sub.plan_version.plan.skip_missed_periods
+                and preview.period_end <= as_of
+                and preview.outcome in (*Outcome.BILLED, Outcome.SKIP)
+            )
+            rows.append((_row(sub, run, preview, missed=missed), sub, preview))
+        Renewal.objects.bulk_create([row for row, _, _ in rows])
+        lease.lease_acquire([row.pk for row, _, _ in rows])
+
+        for renewal, sub, preview in rows:
+            if preview is None:
+                claimed.append(_Claimed(renewal, sub, None))
+                continue
+            sid = transaction.savepoint() if careful else None
+            try:
+                if renewal.state == R.CLAIMED:
+                    invoice = invoice_create_for_period(
+                        subscription=sub, period_start=preview.period_start,
+                        period_end=preview.period_end, lines=lines_from_preview(preview),
+                        actor=actor,
+                    )  # fmt: skip
+                    if preview.adjustment_ids:
+                        adjustments_mark_applied(
+                            adjustment_ids=preview.adjustment_ids, invoice_id=invoice.pk
+                        )
+                    renewal.state = R.INVOICED
+                    renewal.invoice_id, renewal.invoice_number = invoice.pk, invoice.number
+                    renewal.invoiced_at = timezone.now()
+                    renewal._invoice_cache = invoice  # type: ignore[attr-defined]
+                subscription_advance_period(
+                    subscription=sub, period_start=preview.period_start, actor=actor,
+                    skip=renewal.action == "missed",
+                )  # fmt: skip
+            except Exception as exc:  # noqa: BLE001
+                if sid is None:
+                    raise
+                transaction.savepoint_rollback(sid)
+                _set_errored(renewal, exc)
+            else:
+                if sid is not None:
+                    transaction.savepoint_commit(sid)
+            claimed.append(_Claimed(renewal, sub, preview))
+
+        invoiced = [c.renewal for c in claimed if c.renewal.state == R.INVOICED]
+        if invoiced:
+            Renewal.objects.bulk_update(
+                invoiced, ["state", "invoice_id", "invoice_number", "invoiced_at"], batch_size=500
+            )
+        errored = [c.renewal for c in claimed if c.renewal.state == R.ERRORED and c.renewal.pk]
+        if careful and errored:
+            Renewal.objects.bulk_update(errored, ["state", "error", "resume_state", "finished_at"])
+        notable = [
+            RenewalEvent(
+                renewal=c.renewal,
+                kind=RenewalEventKind.ERRORED
+                if c.renewal.state == R.ERRORED
+                else RenewalEventKind.SKIPPED,
+                message=c.renewal.error or c.renewal.action,
+                payload={"period_start": c.renewal.period_start.isoformat()},
+                **actor.as_fields(),
+            )
+            for c in claimed
+            if c.renewal.state in (R.ERRORED, R.SKIPPED)
+        ]
+        if notable:
+            RenewalEvent.objects.bulk_create(notable)
+    for c in claimed:
+        c.renewal._subscription_cache = c.subscription  # type: ignore[attr-defined]
+        if c.preview is not None:
+            c.renewal._preview_cache = c.preview  # type: ignore[attr-defined]
+    return claimed
+
+
+def _row(sub: Any, run: RenewalRun, preview: Any, *, missed: bool) -> Renewal:
+    from subscriptions.selectors import Outcome
+
+    billed = preview.outcome in Outcome.BILLED and not missed
+    now = timezone.now()
+    return Renewal(
+        subscription=sub,
+        period_start=preview.period_start,
+        period_end=preview.period_end,
+        state=R.CLAIMED if billed else R.SKIPPED,
+        run=run,
+        last_run=run,
+        action="missed" if missed else preview.outcome,
+        currency=preview.currency,
+        amount=preview.total if billed else 0,
+        preview=preview_dump(preview),
+        pay_later=preview.pay_later,
+        attempts=1,
+        finished_at=None if billed else now,
+        created_at=now,
+    )
+
+
+def _errored_row(sub: Any, run: RenewalRun, exc: BaseException) -> Renewal:
+    from subscriptions.periods import period_end_for
+
+    start = sub.next_renewal_date
+    try:
+        end = period_end_for(sub.billing_anchor, sub.interval_unit, sub.interval_count, start)
+    except Exception:  # noqa: BLE001
+        end = start
+    renewal = Renewal(
+        subscription=sub, period_start=start, period_end=end, run=run, last_run=run,
+        currency=sub.currency, attempts=1,
+    )  # fmt: skip
+    _set_errored(renewal, exc)
+    return renewal
+
+
+def _set_errored(renewal: Renewal, exc: BaseException) -> None:
+    renewal.resume_state = R.CLAIMED
+    renewal.state = R.ERRORED
+    renewal.error = f"{exc.__class__.__name__}: {exc}"[:4000]
+    renewal.finished_at = timezone.now()
+
+
+def _resumable_ids(after_id: int, limit: int) -> list[int]:
+    """Open renewals after ``after_id``: in flight, or in dunning with the invoice settled."""
+    from billing.models import Invoice, InvoiceStatus
+
+    settled = Invoice.objects.filter(
+        pk=OuterRef("invoice_id"),
+        status__in=[InvoiceStatus.PAID, InvoiceStatus.VOID, InvoiceStatus.UNCOLLECTIBLE],
+    )
+    dunning_ready = Q(state=R.DUNNING) & (
+        Exists(settled) | Q(pay_later=True, order_id__isnull=True)
+    )
+    return list(
+        Renewal.objects.filter(pk__gt=after_id)
+        .filter(Q(state__in=BLOCKING_STATES) | dunning_ready)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def _finish_counts(final: str, renewal: Renewal, counts: Counter[str]) -> None:
+    if final == R.DONE:
+        counts["renewed"] += 1
+    elif final == R.SKIPPED:
+        counts["skipped"] += 1
+    elif final == R.ERRORED:
+        counts["errored"] += 1
+
+
+def renewal_run_execute(
+    *,
+    as_of: dt.date,
+    trigger: str = RunTrigger.MANUAL,
+    limit: int | None = None,
+    batch_size: int | None = None,
+    gateway: Any = None,
+    actor: Actor | None = None,
+    progress: Progress | None = None,
+) -> RenewalRun:
+    """Run the cycle for ``as_of``. Safe to call any number of times, concurrently too: each
+    period is claimed by exactly one run, and each run records what it did itself."""
+    from billing.gateway import get_gateway
+
+    actor = actor or Actor.system("renewals")
+    gateway = gateway or get_gateway()
+    size = batch_size or batch_size_default()
+    limiter = getattr(gateway, "limiter", None)
+    waited_before = getattr(limiter, "waited_seconds", 0.0)
+    started = time.monotonic()
+    run = RenewalRun.objects.create(
+        as_of=as_of, trigger=trigger, started_at=timezone.now(),
+        worker=f"{socket.gethostname()}:{os.getpid()}"[:200],
+    )  # fmt: skip
+    ctx = Context(run=run, actor=actor, gateway=gateway)
+    counts = ctx.counts
+    done = 0
+
+    def finish(renewal: Renewal, final: str) -> None:
+        nonlocal done
+        _finish_counts(final, renewal, counts)
+        done += 1
+        if progress is not None:
+            progress(done)
+
+    try:
+        # 1. What earlier (crashed) runs left open, and dunning that has since settled.
+        after = 0
+        while limit is None or done < limit:
+            page = _resumable_ids(after, size)
+            if not page:
+                break
+            after = page[-1]
+            mine = lease.lease_try(page)
+            try:
+                renewals = list(Renewal.objects.filter(pk__in=mine).order_by("pk"))
+                Renewal.objects.filter(pk__in=mine).update(last_run=run)
+                for renewal in renewals:
+                    if renewal.state not in OPEN_STATES:
+                        continue  # finished by its owner between our read and our lease
+                    counts["due"] += 1
+                    counts["resumed"] += 1
+                    finish(renewal, drive(renewal, ctx))
+            finally:
+                lease.lease_release(mine)
+
+        # 2. Everything due up to as_of, a batch at a time.
+        while limit is None or done < limit:
+            want = size if limit is None else min(size, limit - done)
+            try:
+                claimed = _claim_batch(as_of=as_of, run=run, size=want, actor=actor, careful=False)
+            except Exception:  # noqa: BLE001 - retried with a savepoint per subscription
+                logger.warning(
+                    "Renewal claim batch failed; retrying it subscription by subscription",
+                    exc_info=True,
+                )
+                claimed = _claim_batch(as_of=as_of, run=run, size=want, actor=actor, careful=True)
+            if not claimed:
+                break
+            ids = [c.renewal.pk for c in claimed]
+            try:
+                counts["due"] += len(claimed)
+                for c in claimed:
+                    final = (
+                        c.renewal.state
+                        if c.renewal.state in (R.SKIPPED, R.ERRORED)
+                        else drive(c.renewal, ctx)
+                    )
+                    finish(c.renewal, final)
+            finally:
+                lease.lease_release(ids)
+    except BaseException as exc:
+        _close_run(
+            run, counts, started, limiter, waited_before, error=f"{exc.__class__.__name__}: {exc}"
+        )
+        raise
+    _close_run(run, counts, started, limiter, waited_before)
+    return run
+
+
+def _close_run(
+    run: RenewalRun,
+    counts: Counter[str],
+    started: float,
+    limiter: Any,
+    waited_before: float,
+    error: str = "",
+) -> None:
+    run.finished_at = timezone.now()
+    run.duration_seconds = Decimal(f"{time.monotonic() - started:.3f}")
+    waited = getattr(limiter, "waited_seconds", 0.0) - waited_before
+    run.rate_limit_wait_seconds = Decimal(f"{max(waited, 0.0):.3f}")
+    for name in (
+        "due",
+        "renewed",
+        "failed_payment",
+        "backordered",
+        "skipped",
+        "errored",
+        "resumed",
+    ):
+        setattr(run, name, counts.get(name, 0))
+    run.error = error
+    run.save()
