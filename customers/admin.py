@@ -14,7 +14,15 @@ from .models import Address, Customer, CustomerEvent, CustomerReference
 class AddressInline(admin.StackedInline):
     model = Address
     extra = 0
-    fields = (("kind", "is_default"), ("name", "company"), "line1", "line2", ("postal_code", "city"), ("region", "country"), "phone")
+    fields = (
+        ("kind", "is_default"),
+        ("name", "company"),
+        "line1",
+        "line2",
+        ("postal_code", "city"),
+        ("region", "country"),
+        "phone",
+    )
 
 
 class ReferenceInline(admin.TabularInline):
@@ -48,23 +56,36 @@ class NoteForm(forms.Form):
 class CustomerAdmin(SimpleHistoryAdmin):
     list_display = ("email", "full_name", "phone", "status", "source_channel", "created_at")
     list_filter = ("status", "locale", "source_channel", "created_at")
-    search_fields = ("email", "first_name", "last_name", "phone", "references__external_id", "stripe_customer_id")
+    search_fields = (
+        "email",
+        "first_name",
+        "last_name",
+        "phone",
+        "references__external_id",
+        "stripe_customer_id",
+    )
     readonly_fields = ("status", "stripe_customer_id", "source_channel", "created_at", "updated_at")
     inlines = [AddressInline, ReferenceInline, EventInline]
     date_hierarchy = "created_at"
     actions = [
         form_action(
             description="Deactivate customers",
-            apply=lambda *, obj, actor, reason: services.customer_deactivate(customer=obj, actor=actor, reason=reason),
+            apply=lambda *, obj, actor, reason: services.customer_deactivate(
+                customer=obj, actor=actor, reason=reason
+            ),
         ),
         form_action(
             description="Reactivate customers",
-            apply=lambda *, obj, actor, reason: services.customer_reactivate(customer=obj, actor=actor, reason=reason),
+            apply=lambda *, obj, actor, reason: services.customer_reactivate(
+                customer=obj, actor=actor, reason=reason
+            ),
         ),
         form_action(
             description="Add a note",
             form_class=NoteForm,
-            apply=lambda *, obj, actor, text: services.customer_note_add(customer=obj, actor=actor, text=text),
+            apply=lambda *, obj, actor, text: services.customer_note_add(
+                customer=obj, actor=actor, text=text
+            ),
         ),
     ]
 

@@ -8,12 +8,56 @@ from oms.core.actors import Actor
 
 ORDER = 10
 
-FIRST = ["Ada", "Grace", "Alan", "Linus", "Margaret", "Ken", "Barbara", "Dennis", "Frances", "Edsger",
-         "Katherine", "John", "Radia", "Tim", "Hedy", "Donald", "Shafi", "Leslie", "Anita", "Niklaus"]
-LAST = ["Lovelace", "Hopper", "Turing", "Torvalds", "Hamilton", "Thompson", "Liskov", "Ritchie", "Allen",
-        "Dijkstra", "Johnson", "Backus", "Perlman", "Berners-Lee", "Lamarr", "Knuth", "Goldwasser", "Lamport"]
-CITIES = [("US", "Portland", "97201"), ("US", "Austin", "73301"), ("DE", "Berlin", "10115"),
-          ("GB", "London", "EC1A 1BB"), ("FR", "Lyon", "69001"), ("NL", "Utrecht", "3511")]
+FIRST = [
+    "Ada",
+    "Grace",
+    "Alan",
+    "Linus",
+    "Margaret",
+    "Ken",
+    "Barbara",
+    "Dennis",
+    "Frances",
+    "Edsger",
+    "Katherine",
+    "John",
+    "Radia",
+    "Tim",
+    "Hedy",
+    "Donald",
+    "Shafi",
+    "Leslie",
+    "Anita",
+    "Niklaus",
+]
+LAST = [
+    "Lovelace",
+    "Hopper",
+    "Turing",
+    "Torvalds",
+    "Hamilton",
+    "Thompson",
+    "Liskov",
+    "Ritchie",
+    "Allen",
+    "Dijkstra",
+    "Johnson",
+    "Backus",
+    "Perlman",
+    "Berners-Lee",
+    "Lamarr",
+    "Knuth",
+    "Goldwasser",
+    "Lamport",
+]
+CITIES = [
+    ("US", "Portland", "97201"),
+    ("US", "Austin", "73301"),
+    ("DE", "Berlin", "10115"),
+    ("GB", "London", "EC1A 1BB"),
+    ("FR", "Lyon", "69001"),
+    ("NL", "Utrecht", "3511"),
+]
 
 
 def seed(ctx: Any) -> None:
@@ -36,10 +80,20 @@ def seed(ctx: Any) -> None:
                 channel=channel,
                 external_id=f"{channel.code.upper()}-{i:05d}",
                 addresses=[
-                    {"kind": "shipping", "line1": f"{i + 1} Market Street", "city": city,
-                     "postal_code": postal, "country": country},
-                    {"kind": "billing", "line1": f"{i + 1} Market Street", "city": city,
-                     "postal_code": postal, "country": country},
+                    {
+                        "kind": "shipping",
+                        "line1": f"{i + 1} Market Street",
+                        "city": city,
+                        "postal_code": postal,
+                        "country": country,
+                    },
+                    {
+                        "kind": "billing",
+                        "line1": f"{i + 1} Market Street",
+                        "city": city,
+                        "postal_code": postal,
+                        "country": country,
+                    },
                 ],
             )
         customers.append(customer)

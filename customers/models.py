@@ -102,7 +102,17 @@ class Address(BaseModel):
         """A copy for orders and invoices: later edits of the address never rewrite them."""
         return {
             f: getattr(self, f)
-            for f in ("name", "company", "line1", "line2", "city", "region", "postal_code", "country", "phone")
+            for f in (
+                "name",
+                "company",
+                "line1",
+                "line2",
+                "city",
+                "region",
+                "postal_code",
+                "country",
+                "phone",
+            )
         }
 
 

@@ -10,12 +10,9 @@ from .models import Address, Customer, CustomerReference
 def customer_list_for_channel(*, channel: Channel) -> QuerySet[Customer]:
     """The customers a channel may see: those it created or holds a reference for."""
     referenced = CustomerReference.objects.filter(customer=OuterRef("pk"), channel=channel)
-    return (
-        Customer.objects.filter(Q(source_channel=channel) | Exists(referenced))
-        .prefetch_related(
-            Prefetch("addresses", queryset=Address.objects.order_by("kind", "-is_default", "id")),
-            Prefetch("references", queryset=CustomerReference.objects.filter(channel=channel)),
-        )
+    return Customer.objects.filter(Q(source_channel=channel) | Exists(referenced)).prefetch_related(
+        Prefetch("addresses", queryset=Address.objects.order_by("kind", "-is_default", "id")),
+        Prefetch("references", queryset=CustomerReference.objects.filter(channel=channel)),
     )
 
 

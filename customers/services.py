@@ -28,11 +28,26 @@ from .models import (
 )
 
 UPDATABLE_FIELDS = ("email", "first_name", "last_name", "phone", "locale")
-ADDRESS_FIELDS = ("name", "company", "line1", "line2", "city", "region", "postal_code", "country", "phone")
+ADDRESS_FIELDS = (
+    "name",
+    "company",
+    "line1",
+    "line2",
+    "city",
+    "region",
+    "postal_code",
+    "country",
+    "phone",
+)
 
 
 def _event(
-    *, customer: Customer, kind: str, actor: Actor, message: str = "", payload: dict[str, Any] | None = None
+    *,
+    customer: Customer,
+    kind: str,
+    actor: Actor,
+    message: str = "",
+    payload: dict[str, Any] | None = None,
 ) -> CustomerEvent:
     return CustomerEvent.objects.create(
         customer=customer, kind=kind, message=message, payload=payload or {}, **actor.as_fields()
@@ -112,11 +127,20 @@ def customer_create(
         source_channel=channel,
     )
     _save_unique(customer)
-    _event(customer=customer, kind=CustomerEventKind.CREATED, actor=actor, payload={"email": customer.email})
+    _event(
+        customer=customer,
+        kind=CustomerEventKind.CREATED,
+        actor=actor,
+        payload={"email": customer.email},
+    )
     if external_id:
         if channel is None:
-            raise ValidationError("An external id needs a channel.", fields={"external_id": ["No channel."]})
-        customer_reference_add(customer=customer, channel=channel, external_id=external_id, actor=actor)
+            raise ValidationError(
+                "An external id needs a channel.", fields={"external_id": ["No channel."]}
+            )
+        customer_reference_add(
+            customer=customer, channel=channel, external_id=external_id, actor=actor
+        )
     for address in addresses or []:
         address_add(
             customer=customer,
@@ -132,7 +156,10 @@ def customer_create(
 def customer_update(*, customer: Customer, actor: Actor, **changes: Any) -> Customer:
     unknown = set(changes) - set(UPDATABLE_FIELDS)
     if unknown:
-        raise ValidationError(f"Cannot update {', '.join(sorted(unknown))}.", fields={f: ["Not editable."] for f in unknown})
+        raise ValidationError(
+            f"Cannot update {', '.join(sorted(unknown))}.",
+            fields={f: ["Not editable."] for f in unknown},
+        )
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
     if "email" in changes:
         changes["email"] = _clean_email(changes["email"], exclude_pk=customer.pk)
@@ -144,7 +171,12 @@ def customer_update(*, customer: Customer, actor: Actor, **changes: Any) -> Cust
             setattr(customer, field, value)
     if diff:
         _save_unique(customer)
-        _event(customer=customer, kind=CustomerEventKind.UPDATED, actor=actor, payload={"changes": diff})
+        _event(
+            customer=customer,
+            kind=CustomerEventKind.UPDATED,
+            actor=actor,
+            payload={"changes": diff},
+        )
     return customer
 
 
@@ -161,7 +193,9 @@ def customer_reference_add(
             code=errors.DUPLICATE_REFERENCE,
             fields={"external_id": ["Already in use on this channel."]},
         )
-    reference = CustomerReference.objects.create(customer=customer, channel=channel, external_id=external_id)
+    reference = CustomerReference.objects.create(
+        customer=customer, channel=channel, external_id=external_id
+    )
     _event(
         customer=customer,
         kind=CustomerEventKind.REFERENCE_ADDED,
@@ -182,18 +216,33 @@ def customer_upsert_by_reference(
         .filter(channel=channel, external_id=external_id)
         .first()
     )
-    customer = reference.customer if reference else Customer.objects.filter(email__iexact=(email or "").strip()).first()
+    customer = (
+        reference.customer
+        if reference
+        else Customer.objects.filter(email__iexact=(email or "").strip()).first()
+    )
     if customer is None:
         addresses = fields.pop("addresses", None)
         created = customer_create(
-            email=email, actor=actor, channel=channel, external_id=external_id, addresses=addresses, **fields
+            email=email,
+            actor=actor,
+            channel=channel,
+            external_id=external_id,
+            addresses=addresses,
+            **fields,
         )
         return created, True
     fields.pop("addresses", None)
-    changes = {k: v for k, v in {"email": email, **fields}.items() if k in UPDATABLE_FIELDS and v is not None}
+    changes = {
+        k: v
+        for k, v in {"email": email, **fields}.items()
+        if k in UPDATABLE_FIELDS and v is not None
+    }
     customer = customer_update(customer=customer, actor=actor, **changes)
     if reference is None:
-        customer_reference_add(customer=customer, channel=channel, external_id=external_id, actor=actor)
+        customer_reference_add(
+            customer=customer, channel=channel, external_id=external_id, actor=actor
+        )
     return customer, False
 
 
@@ -202,7 +251,9 @@ def address_add(
     *, customer: Customer, kind: str, data: dict[str, Any], actor: Actor, make_default: bool = False
 ) -> Address:
     if kind not in AddressKind.values:
-        raise ValidationError(f"Unknown address kind '{kind}'.", fields={"kind": ["Use shipping or billing."]})
+        raise ValidationError(
+            f"Unknown address kind '{kind}'.", fields={"kind": ["Use shipping or billing."]}
+        )
     cleaned = _clean_address(data)
     Customer.objects.select_for_update().get(pk=customer.pk)  # serialise default changes
     has_default = Address.objects.filter(customer=customer, kind=kind, is_default=True).exists()
@@ -221,9 +272,9 @@ def address_add(
 @transaction.atomic
 def address_set_default(*, address: Address, actor: Actor) -> Address:
     Customer.objects.select_for_update().get(pk=address.customer_id)
-    Address.objects.filter(customer_id=address.customer_id, kind=address.kind, is_default=True).exclude(
-        pk=address.pk
-    ).update(is_default=False)
+    Address.objects.filter(
+        customer_id=address.customer_id, kind=address.kind, is_default=True
+    ).exclude(pk=address.pk).update(is_default=False)
     Address.objects.filter(pk=address.pk).update(is_default=True)
     address.is_default = True
     _event(
@@ -235,13 +286,23 @@ def address_set_default(*, address: Address, actor: Actor) -> Address:
     return address
 
 
-def _set_status(*, customer: Customer, target: str, actor: Actor, kind: str, reason: str) -> Customer:
+def _set_status(
+    *, customer: Customer, target: str, actor: Actor, kind: str, reason: str
+) -> Customer:
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
-    check_transition(CUSTOMER_TRANSITIONS, entity="Customer", current=customer.status, target=target)
+    check_transition(
+        CUSTOMER_TRANSITIONS, entity="Customer", current=customer.status, target=target
+    )
     previous = customer.status
     customer.status = target
     customer.save(update_fields=["status", "updated_at"])
-    _event(customer=customer, kind=kind, actor=actor, message=reason, payload={"from": previous, "to": target})
+    _event(
+        customer=customer,
+        kind=kind,
+        actor=actor,
+        message=reason,
+        payload={"from": previous, "to": target},
+    )
     return customer
 
 
@@ -251,12 +312,24 @@ def customer_deactivate(*, customer: Customer, reason: str, actor: Actor) -> Cus
     PROTECT them); deactivation is the way to retire one."""
     if not reason.strip():
         raise ValidationError("A reason is required.", fields={"reason": ["Required."]})
-    return _set_status(customer=customer, target=CustomerStatus.INACTIVE, actor=actor, kind=CustomerEventKind.DEACTIVATED, reason=reason)
+    return _set_status(
+        customer=customer,
+        target=CustomerStatus.INACTIVE,
+        actor=actor,
+        kind=CustomerEventKind.DEACTIVATED,
+        reason=reason,
+    )
 
 
 @transaction.atomic
 def customer_reactivate(*, customer: Customer, actor: Actor, reason: str = "") -> Customer:
-    return _set_status(customer=customer, target=CustomerStatus.ACTIVE, actor=actor, kind=CustomerEventKind.REACTIVATED, reason=reason)
+    return _set_status(
+        customer=customer,
+        target=CustomerStatus.ACTIVE,
+        actor=actor,
+        kind=CustomerEventKind.REACTIVATED,
+        reason=reason,
+    )
 
 
 @transaction.atomic

@@ -6,7 +6,20 @@ from customers.models import Address, AddressKind, Customer
 class AddressSerializer(serializers.ModelSerializer):
     class Meta:
         model = Address
-        fields = ("id", "kind", "is_default", "name", "company", "line1", "line2", "city", "region", "postal_code", "country", "phone")
+        fields = (
+            "id",
+            "kind",
+            "is_default",
+            "name",
+            "company",
+            "line1",
+            "line2",
+            "city",
+            "region",
+            "postal_code",
+            "country",
+            "phone",
+        )
         read_only_fields = ("id",)
 
 
@@ -30,7 +43,19 @@ class CustomerSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Customer
-        fields = ("id", "email", "first_name", "last_name", "phone", "status", "locale", "external_id", "addresses", "created_at", "updated_at")
+        fields = (
+            "id",
+            "email",
+            "first_name",
+            "last_name",
+            "phone",
+            "status",
+            "locale",
+            "external_id",
+            "addresses",
+            "created_at",
+            "updated_at",
+        )
 
     def get_external_id(self, obj: Customer) -> str | None:
         refs = list(obj.references.all())  # prefetched for this channel by the selector
