@@ -3,9 +3,15 @@ of someone else's row is simply not found."""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db.models import Case, IntegerField, QuerySet, Value, When
 
 from customers.models import Address, Customer
+from inventory.models import Sku
+from subscriptions.models import LIVE_STATUSES, Subscription, SubscriptionEvent
+from subscriptions.selectors import Outcome, renewal_preview, with_renewal_data
 
 
 def portal_addresses(*, customer: Customer) -> QuerySet[Address]:
@@ -14,3 +20,69 @@ def portal_addresses(*, customer: Customer) -> QuerySet[Address]:
 
 def portal_address_get(*, customer: Customer, pk: int) -> Address | None:
     return Address.objects.filter(customer=customer, pk=pk).first()
+
+
+# --------------------------------------------------------------------------- subscriptions
+
+
+def portal_subscriptions(*, customer: Customer) -> QuerySet[Subscription]:
+    """The customer's subscriptions with everything ``renewal_preview`` reads prefetched, so
+    a page of them costs a fixed number of queries. Live ones first."""
+    live_first = Case(
+        When(status__in=LIVE_STATUSES, then=Value(0)), default=Value(1), output_field=IntegerField()
+    )
+    return with_renewal_data(Subscription.objects.filter(customer=customer)).order_by(
+        live_first, "-created_at", "-id"
+    )
+
+
+def portal_subscription_get(*, customer: Customer, pk: int) -> Subscription | None:
+    return portal_subscriptions(customer=customer).filter(pk=pk).first()
+
+
+@dataclass(frozen=True)
+class UpcomingPeriod:
+    date: dt.date
+    outcome: str
+
+
+def upcoming_periods(subscription: Subscription, *, count: int = 4) -> list[UpcomingPeriod]:
+    """The next ``count`` renewal dates and what happens on each (renew, skip, paused, ends),
+    from the subscriptions app's read model; stops at the end of the subscription."""
+    periods: list[UpcomingPeriod] = []
+    day = subscription.next_renewal_date
+    if subscription.status not in LIVE_STATUSES or day is None:
+        return periods
+    while day is not None and len(periods) < count:
+        preview = renewal_preview(subscription, day)
+        periods.append(UpcomingPeriod(day, preview.outcome))
+        if preview.outcome == Outcome.ENDS:
+            break
+        day = preview.period_end
+    return periods
+
+
+def next_delivery(periods: list[UpcomingPeriod]) -> UpcomingPeriod | None:
+    """The first upcoming period that is billed (and ships, if the plan ships anything)."""
+    return next((p for p in periods if p.outcome in Outcome.BILLED), None)
+
+
+def portal_subscription_events(
+    *, subscription: Subscription, limit: int = 12
+) -> list[SubscriptionEvent]:
+    return list(
+        SubscriptionEvent.objects.filter(subscription=subscription).order_by("-created_at", "-id")[
+            :limit
+        ]
+    )
+
+
+def swap_candidates(*, subscription: Subscription) -> QuerySet[Sku]:
+    """SKUs a customer may swap into one box: active ones priced in the subscription's
+    currency (a swap keeps the box price, so any sellable SKU will do)."""
+    return (
+        Sku.objects.filter(is_active=True, prices__currency=subscription.currency)
+        .select_related("product")
+        .order_by("product__name", "code")
+        .distinct()
+    )

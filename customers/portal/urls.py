@@ -9,4 +9,11 @@ urlpatterns = [
     path("profile/", views.profile_edit, name="profile"),
     path("addresses/new/", views.address_add, name="address_add"),
     path("addresses/<int:pk>/default/", views.address_set_default, name="address_default"),
+    path("subscriptions/", views.subscription_list, name="subscriptions"),
+    path("subscriptions/<int:pk>/", views.subscription_detail, name="subscription"),
+    path(
+        "subscriptions/<int:pk>/<slug:change>/",
+        views.subscription_change,
+        name="subscription_change",
+    ),
 ]

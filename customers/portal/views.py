@@ -3,42 +3,72 @@ and reads only that customer's rows; writes go through the owning app's services
 
 from __future__ import annotations
 
+import hashlib
+from typing import Any
+
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from customers import services as customer_services
+from customers.models import Customer
+from oms.core.actors import Actor
 from oms.core.errors import ApplicationError
+from oms.core.money import Money
+from subscriptions.models import LIVE_STATUSES, Subscription, SubscriptionStatus
+from subscriptions.periods import describe_interval
+from subscriptions.selectors import Outcome, upcoming_renewal
+from subscriptions.services import ChangePreview
 
 from . import selectors
 from .accounts import customer_required
+from .changes import CHANGES, available_changes
 from .forms import AddressForm, ProfileForm, add_service_errors
+
+
+def _customer(request: HttpRequest) -> Customer:
+    return request.customer  # type: ignore[attr-defined]
+
+
+def _actor(request: HttpRequest) -> Actor:
+    return request.actor  # type: ignore[attr-defined]
 
 
 @customer_required
 def home(request: HttpRequest) -> HttpResponse:
-    customer = request.customer  # type: ignore[attr-defined]
+    customer = _customer(request)
     addresses = list(selectors.portal_addresses(customer=customer))
+    subscriptions = [
+        _summary(s)
+        for s in selectors.portal_subscriptions(customer=customer)
+        if s.status in LIVE_STATUSES
+    ]
     return render(
         request,
         "portal/home.html",
-        {"customer": customer, "addresses": addresses, "nav": "home"},
+        {
+            "customer": customer,
+            "addresses": addresses,
+            "subscriptions": subscriptions,
+            "nav": "home",
+        },
     )
 
 
 @customer_required
 @require_http_methods(["GET", "POST"])
 def profile_edit(request: HttpRequest) -> HttpResponse:
-    customer = request.customer  # type: ignore[attr-defined]
+    customer = _customer(request)
     if request.method == "POST":
         form = ProfileForm(request.POST)
         if form.is_valid():
             try:
                 customer_services.customer_update(
                     customer=customer,
-                    actor=request.actor,
-                    **form.cleaned_data,  # type: ignore[attr-defined]
+                    actor=_actor(request),
+                    **form.cleaned_data,
                 )
             except ApplicationError as exc:
                 add_service_errors(form, exc)
@@ -57,7 +87,7 @@ def profile_edit(request: HttpRequest) -> HttpResponse:
 @customer_required
 @require_http_methods(["GET", "POST"])
 def address_add(request: HttpRequest) -> HttpResponse:
-    customer = request.customer  # type: ignore[attr-defined]
+    customer = _customer(request)
     next_url = _safe_next(request)
     if request.method == "POST":
         form = AddressForm(request.POST)
@@ -68,7 +98,7 @@ def address_add(request: HttpRequest) -> HttpResponse:
                     kind=form.cleaned_data["kind"],
                     data=form.address_data(),
                     make_default=form.cleaned_data["make_default"],
-                    actor=request.actor,  # type: ignore[attr-defined]
+                    actor=_actor(request),
                 )
             except ApplicationError as exc:
                 add_service_errors(form, exc)
@@ -87,11 +117,11 @@ def address_add(request: HttpRequest) -> HttpResponse:
 @customer_required
 @require_POST
 def address_set_default(request: HttpRequest, pk: int) -> HttpResponse:
-    customer = request.customer  # type: ignore[attr-defined]
+    customer = _customer(request)
     address = selectors.portal_address_get(customer=customer, pk=pk)
     if address is None:
         raise Http404("No such address.")
-    customer_services.address_set_default(address=address, actor=request.actor)  # type: ignore[attr-defined]
+    customer_services.address_set_default(address=address, actor=_actor(request))
     messages.success(request, f"Default {address.get_kind_display().lower()} address: {address}.")
     return redirect("portal:home")
 
@@ -100,3 +130,183 @@ def _safe_next(request: HttpRequest) -> str:
     """Only a path inside the portal may be a return target (no open redirects)."""
     value = request.POST.get("next") or request.GET.get("next") or ""
     return value if value.startswith("/portal/") and "//" not in value else ""
+
+
+# --------------------------------------------------------------------------- subscriptions
+
+
+def _money(amount: int, currency: str) -> Money:
+    return Money(amount, currency)
+
+
+def _subscription_or_404(request: HttpRequest, pk: int) -> Subscription:
+    subscription = selectors.portal_subscription_get(customer=_customer(request), pk=pk)
+    if subscription is None:
+        raise Http404("No such subscription.")
+    return subscription
+
+
+def _summary(subscription: Subscription) -> dict[str, Any]:
+    """What the list and detail pages show for one subscription (no extra queries when the
+    subscription came from ``portal_subscriptions``)."""
+    periods = selectors.upcoming_periods(subscription)
+    upcoming = upcoming_renewal(subscription)
+    version = subscription.plan_version
+    price = next((p for p in version.prices.all() if p.currency == subscription.currency), None)
+    return {
+        "subscription": subscription,
+        "plan": version.plan,
+        "cadence": describe_interval(subscription.interval_unit, subscription.interval_count),
+        "periods": periods,
+        "next_delivery": selectors.next_delivery(periods),
+        "upcoming": upcoming,
+        "upcoming_total": _money(upcoming.total, subscription.currency) if upcoming else None,
+        "upcoming_lines": [
+            (line, _money(line.amount, subscription.currency)) for line in upcoming.lines
+        ]
+        if upcoming
+        else [],
+        "per_period": _money(price.amount * subscription.quantity, subscription.currency)
+        if price
+        else None,
+    }
+
+
+@customer_required
+def subscription_list(request: HttpRequest) -> HttpResponse:
+    subscriptions = [
+        _summary(s) for s in selectors.portal_subscriptions(customer=_customer(request))
+    ]
+    return render(
+        request,
+        "portal/subscription_list.html",
+        {"subscriptions": subscriptions, "nav": "subscriptions"},
+    )
+
+
+@customer_required
+def subscription_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    subscription = _subscription_or_404(request, pk)
+    context = _summary(subscription)
+    outcomes = {p.outcome for p in context["periods"]}
+    offered = [
+        slug
+        for slug in available_changes(subscription)
+        if not (slug == "unskip" and Outcome.SKIP not in outcomes)
+        and not (slug == "skip" and not outcomes & Outcome.BILLED)
+    ]
+    context.update(
+        nav="subscriptions",
+        changes=[CHANGES[slug] for slug in offered],
+        events=selectors.portal_subscription_events(subscription=subscription),
+    )
+    return render(request, "portal/subscription_detail.html", context)
+
+
+def _fingerprint(preview: ChangePreview) -> str:
+    """What the customer saw on the confirm page. If the subscription changed in between
+    (another tab, an operator, the renewal run), the confirm shows the new preview again
+    instead of applying something the customer never saw."""
+    seen = [
+        preview.action,
+        str(preview.effective_date),
+        str(preview.next_renewal_date),
+        preview.status_after,
+        preview.summary,
+        [(line.kind, line.amount) for line in preview.lines],
+    ]
+    return hashlib.sha256(repr(seen).encode()).hexdigest()[:32]
+
+
+@customer_required
+@require_http_methods(["GET", "POST"])
+def subscription_change(request: HttpRequest, pk: int, change: str) -> HttpResponse:
+    spec = CHANGES.get(change)
+    if spec is None:
+        raise Http404("No such change.")
+    subscription = _subscription_or_404(request, pk)
+    detail_url = reverse("portal:subscription", args=[subscription.pk])
+    if request.method == "POST":
+        form = spec.form_class(request.POST, subscription=subscription)
+    elif not spec.form_class.base_fields:
+        # Nothing to ask (resume, reactivate): straight to the preview.
+        form = spec.form_class({}, subscription=subscription)
+    else:
+        form = spec.form_class(subscription=subscription)
+    context: dict[str, Any] = {
+        "spec": spec,
+        "form": form,
+        "subscription": subscription,
+        "plan": subscription.plan_version.plan,
+        "nav": "subscriptions",
+        "detail_url": detail_url,
+    }
+    if not form.is_bound or not form.is_valid():
+        return render(request, "portal/change_form.html", context)
+    kwargs = form.service_kwargs()
+    try:
+        preview = spec.preview(subscription=subscription, **kwargs)
+    except ApplicationError as exc:
+        add_service_errors(form, exc)
+        return render(request, "portal/change_form.html", context)
+    fingerprint = _fingerprint(preview)
+    if request.method == "POST" and request.POST.get("confirm") == fingerprint:
+        try:
+            spec.apply(
+                subscription=subscription,
+                actor=_actor(request),
+                **kwargs,
+                **spec.apply_extra(form),
+            )
+        except ApplicationError as exc:
+            add_service_errors(form, exc)
+            return render(request, "portal/change_form.html", context)
+        messages.success(request, spec.done)
+        return redirect(detail_url)
+    if request.method == "POST" and "confirm" in request.POST:
+        messages.warning(request, "Your subscription changed meanwhile; please check again.")
+    context.update(
+        preview=preview,
+        fingerprint=fingerprint,
+        lines=[(line, _money(line.amount, preview.currency)) for line in preview.lines],
+        due_now=_money(preview.amount_due_now, preview.currency),
+        status_before=subscription.get_status_display(),
+        status_after=SubscriptionStatus(preview.status_after).label,
+        details=_detail_rows(subscription, preview),
+    )
+    return render(request, "portal/change_confirm.html", context)
+
+
+def _detail_rows(subscription: Subscription, preview: ChangePreview) -> list[tuple[str, str, str]]:
+    """Before → after rows for the confirm page, from the preview's details."""
+    rows = []
+    d = preview.details
+    if "new_period_total" in d:
+        rows.append(
+            (
+                "Per delivery",
+                str(_money(d["old_period_total"], preview.currency)),
+                str(_money(d["new_period_total"], preview.currency)),
+            )
+        )
+    if "quantity" in d:
+        rows.append(("Quantity", str(subscription.quantity), str(d["quantity"])))
+    if "interval_unit" in d:
+        rows.append(
+            (
+                "Frequency",
+                describe_interval(subscription.interval_unit, subscription.interval_count),
+                describe_interval(d["interval_unit"], d["interval_count"]),
+            )
+        )
+    if preview.action == "change_address":
+        before, after = d.get("from") or {}, d.get("to") or {}
+        rows.append(("Ship to", _one_line(before), _one_line(after)))
+    if "swap" in d:
+        rows.append(("Item", d["swap"]["from_sku_code"], d["swap"]["to_sku_code"]))
+    return rows
+
+
+def _one_line(address: dict[str, Any]) -> str:
+    parts = [address.get(k, "") for k in ("line1", "postal_code", "city", "country")]
+    return ", ".join(p for p in parts if p) or "—"
