@@ -3,3 +3,12 @@ from django.apps import AppConfig
 
 class FulfillmentConfig(AppConfig):
     name = "fulfillment"
+    verbose_name = "Fulfillment: shipments, tracking and returns"
+
+    def ready(self) -> None:
+        from orders import hooks
+
+        from .services.shipments import order_allocated_callback
+
+        # Shipments are planned inside the transaction that allocated the order.
+        hooks.order_allocated.register(order_allocated_callback)
