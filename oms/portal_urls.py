@@ -8,4 +8,6 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("accounts/", include("django.contrib.auth.urls")),
     path("portal/", include("customers.portal.urls")),
+    path("billing/", include("billing.urls")),
+    path("fulfillment/", include("fulfillment.urls")),
 ]
