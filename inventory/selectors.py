@@ -11,6 +11,7 @@ from oms.core.models import Channel
 from .models import (
     Backorder,
     BackorderStatus,
+    BundleComponent,
     Sku,
     StockEvent,
     StockLevel,
@@ -29,25 +30,65 @@ def warehouse_list_for_channel(*, channel: Channel | None) -> QuerySet[Warehouse
 
 
 def sku_list_with_availability(*, channel: Channel | None = None) -> QuerySet[Sku]:
-    """SKUs with prices and their stock levels at the warehouses serving ``channel``
-    (``stock_levels`` prefetched with the warehouse), plus ``total_on_hand`` and
-    ``total_allocated`` over those warehouses. Three queries for any page."""
+    """SKUs with prices, bundle components and stock levels at the warehouses serving
+    ``channel`` (prefetched with the warehouse); ``sku_availability`` reads them. Six
+    queries for any page size."""
     warehouses = warehouse_list_for_channel(channel=channel).values("pk")
     levels = (
         StockLevel.objects.filter(warehouse__in=warehouses)
         .select_related("warehouse")
         .order_by("warehouse__priority", "warehouse_id")
     )
-    in_scope = Q(stock_levels__warehouse__in=warehouses)
-    return (
-        Sku.objects.select_related("product")
-        .prefetch_related("prices", Prefetch("stock_levels", queryset=levels))
-        .annotate(
-            total_on_hand=Sum("stock_levels__on_hand", filter=in_scope, default=0),
-            total_allocated=Sum("stock_levels__allocated", filter=in_scope, default=0),
-        )
-        .order_by("code")
+    components = BundleComponent.objects.filter(component__is_physical=True).select_related(
+        "component"
     )
+    return Sku.objects.select_related("product").prefetch_related(
+        "prices",
+        Prefetch("stock_levels", queryset=levels),
+        Prefetch("components", queryset=components),
+        Prefetch("components__component__stock_levels", queryset=levels),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class WarehouseAvailability:
+    warehouse_id: int
+    warehouse_code: str
+    on_hand: int
+    allocated: int
+    available: int
+
+
+def sku_availability(sku: Sku) -> list[WarehouseAvailability] | None:
+    """Per-warehouse stock of a SKU from the prefetches of ``sku_list_with_availability``.
+    A bundle's availability is the number of whole bundles its components make at each
+    warehouse. None for SKUs that need no stock (unlimited)."""
+    if sku.is_bundle:
+        parts = list(sku.components.all())
+        if not parts:
+            return None
+        per_warehouse: dict[int, tuple[str, int]] = {}
+        counted: dict[int, int] = {}
+        for part in parts:
+            for level in part.component.stock_levels.all():
+                units = max(level.available, 0) // part.quantity
+                code = level.warehouse.code
+                previous = per_warehouse.get(level.warehouse_id, (code, units))[1]
+                per_warehouse[level.warehouse_id] = (code, min(previous, units))
+                counted[level.warehouse_id] = counted.get(level.warehouse_id, 0) + 1
+        return [
+            WarehouseAvailability(wid, code, units, 0, units)
+            for wid, (code, units) in per_warehouse.items()
+            if counted[wid] == len(parts)
+        ]
+    if not sku.is_physical:
+        return None
+    return [
+        WarehouseAvailability(
+            lv.warehouse_id, lv.warehouse.code, lv.on_hand, lv.allocated, lv.available
+        )
+        for lv in sku.stock_levels.all()
+    ]
 
 
 def stock_level_list(
