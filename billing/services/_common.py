@@ -1,0 +1,78 @@
+"""Helpers shared by billing services: timeline events, document numbers, locks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+
+from oms.core.actors import Actor
+
+from ..models import (
+    CREDIT_NOTE_NUMBER_SEQUENCE,
+    INVOICE_NUMBER_SEQUENCE,
+    BillingAccount,
+    BillingEvent,
+    Invoice,
+    PaymentAttempt,
+)
+
+
+def event(
+    *,
+    kind: str,
+    actor: Actor,
+    invoice: Invoice | None = None,
+    customer_id: int | None = None,
+    message: str = "",
+    payload: dict[str, Any] | None = None,
+) -> BillingEvent:
+    return BillingEvent.objects.create(
+        invoice=invoice,
+        customer_id=customer_id
+        if customer_id is not None
+        else (invoice.customer_id if invoice else None),
+        kind=kind,
+        message=message[:2000],
+        payload=payload or {},
+        **actor.as_fields(),
+    )
+
+
+def _next_number(sequence: str, prefix: str) -> str:
+    """``PREFIX-YYYY-NNNNNNN`` from a PostgreSQL sequence: one cheap query, never a lock
+    shared by concurrent renewals. Numbers are unique and increasing; a rolled-back
+    transaction leaves a gap (documented: gaps are allowed, duplicates are not)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(%s)", [sequence])
+        (value,) = cursor.fetchone()
+    return f"{prefix}-{timezone.now().year}-{value:07d}"
+
+
+def next_invoice_number() -> str:
+    return _next_number(INVOICE_NUMBER_SEQUENCE, "INV")
+
+
+def next_credit_note_number() -> str:
+    return _next_number(CREDIT_NOTE_NUMBER_SEQUENCE, "CN")
+
+
+def lock_invoice(invoice: Invoice | int) -> Invoice:
+    pk = invoice if isinstance(invoice, int) else invoice.pk
+    return Invoice.objects.select_for_update(of=("self",)).select_related("customer").get(pk=pk)
+
+
+def lock_attempt(attempt: PaymentAttempt | int) -> PaymentAttempt:
+    pk = attempt if isinstance(attempt, int) else attempt.pk
+    return PaymentAttempt.objects.select_for_update().get(pk=pk)
+
+
+def account_flags(customer_id: int) -> BillingAccount:
+    """The customer's flags, or the defaults (not saved) when none were set."""
+    account = BillingAccount.objects.filter(customer_id=customer_id).first()
+    return account or BillingAccount(customer_id=customer_id)
+
+
+def recompute_amount_due(invoice: Invoice) -> None:
+    invoice.amount_due = max(invoice.total - invoice.amount_paid - invoice.amount_credited, 0)
