@@ -190,6 +190,7 @@ SPECTACULAR_SETTINGS = {
         "OrderStatusEnum": "orders.models.OrderStatus",
         "OrderEventKindEnum": "orders.models.OrderEventKind",
         "AddressKindEnum": "customers.models.AddressKind",
+        "SubscriptionStatusEnum": "subscriptions.models.SubscriptionStatus",
     },
 }
 
