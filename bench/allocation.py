@@ -1,0 +1,213 @@
+"""Allocation throughput: allocations per second with 1, 4 and 16 concurrent clients, on one
+hot SKU (every client fights for the same stock row) and spread over 1,000 SKUs.
+
+Each client is a thread with its own PostgreSQL connection; each allocation is one order
+(``--lines`` lines) in its own transaction, exactly as order intake calls it. The script
+creates (or recreates with ``--fresh``) its own database, migrates it, seeds the stock,
+runs every scenario for ``--seconds`` and prints a table. Afterwards it checks the ledger
+invariant over everything it wrote.
+
+    python bench/allocation.py --seconds 10
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/oms_bench_alloc python bench/allocation.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "oms.settings.test")
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/oms_bench_alloc"
+
+
+def prepare_database(url: str, *, fresh: bool) -> None:
+    import psycopg
+
+    base, _, name = url.rpartition("/")
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if exists and fresh:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            exists = None
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def setup_django(url: str) -> None:
+    os.environ["DATABASE_URL"] = url
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+
+
+def seed(sku_count: int) -> tuple[int, list[int]]:
+    """One hot SKU and ``sku_count`` others, each with plenty of stock in two warehouses."""
+    from inventory.models import Product, Sku, StockLevel, Warehouse
+    from inventory.services import stock_receive
+    from oms.core.actors import Actor
+
+    actor = Actor.system("bench")
+    product, _ = Product.objects.get_or_create(name="Bench product")
+    warehouses = [
+        Warehouse.objects.get_or_create(
+            code=code, defaults={"name": code, "country": "US", "priority": priority}
+        )[0]
+        for code, priority in (("bench-east", 1), ("bench-west", 2))
+    ]
+    hot, _ = Sku.objects.get_or_create(
+        code="BENCH-HOT", defaults={"product": product, "name": "Hot"}
+    )
+    existing = set(Sku.objects.filter(code__startswith="BENCH-").values_list("code", flat=True))
+    Sku.objects.bulk_create(
+        [
+            Sku(product=product, code=f"BENCH-{i:05d}", name=f"Bench {i}")
+            for i in range(sku_count)
+            if f"BENCH-{i:05d}" not in existing
+        ]
+    )
+    skus = list(Sku.objects.filter(code__startswith="BENCH-").exclude(pk=hot.pk).order_by("code"))
+    skus = skus[:sku_count]
+    stocked = set(
+        StockLevel.objects.filter(on_hand__gt=10_000_000).values_list("sku_id", "warehouse_id")
+    )
+    for sku in [hot, *skus]:
+        for warehouse in warehouses:
+            if (sku.pk, warehouse.pk) not in stocked:
+                stock_receive(sku=sku, warehouse=warehouse, quantity=100_000_000, actor=actor)
+    return hot.pk, [s.pk for s in skus]
+
+
+def run_scenario(
+    *, clients: int, seconds: float, pick: object, lines: int, label: str
+) -> dict[str, object]:
+    from django.db import connection, transaction
+
+    from inventory.services import AllocationLine, stock_allocate
+    from oms.core.actors import Actor
+
+    actor = Actor.system("bench")
+    barrier = threading.Barrier(clients + 1)
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    errors: list[int] = [0] * clients
+    deadline = [0.0]
+
+    def client(n: int) -> None:
+        rng = random.Random(n)
+        counter = 0
+        try:
+            barrier.wait()
+            while time.perf_counter() < deadline[0]:
+                counter += 1
+                chosen = pick(rng, lines)  # type: ignore[operator]
+                order = [
+                    AllocationLine(f"bench:{label}:{clients}:{n}:{counter}:{i}", sku_id, 1)
+                    for i, sku_id in enumerate(chosen)
+                ]
+                started = time.perf_counter()
+                try:
+                    with transaction.atomic():
+                        stock_allocate(
+                            lines=order,
+                            reference=f"bench:{n}:{counter}",
+                            destination_country="US",
+                            actor=actor,
+                        )
+                except Exception:  # noqa: BLE001 - counted and reported
+                    errors[n] += 1
+                    continue
+                latencies[n].append(time.perf_counter() - started)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for t in threads:
+        t.start()
+    deadline[0] = time.perf_counter() + seconds
+    started = time.perf_counter()
+    barrier.wait()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    done = [x for per in latencies for x in per]
+    done.sort()
+    return {
+        "scenario": label,
+        "clients": clients,
+        "allocations": len(done),
+        "errors": sum(errors),
+        "per_second": len(done) / elapsed if elapsed else 0.0,
+        "p50_ms": statistics.median(done) * 1000 if done else 0.0,
+        "p95_ms": done[int(len(done) * 0.95) - 1] * 1000 if len(done) >= 20 else float("nan"),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=10.0, help="Duration of each run.")
+    parser.add_argument("--clients", default="1,4,16", help="Comma-separated client counts.")
+    parser.add_argument("--skus", type=int, default=1000, help="SKUs in the spread scenario.")
+    parser.add_argument("--lines", type=int, default=1, help="Lines per order.")
+    parser.add_argument("--fresh", action="store_true", help="Drop and recreate the database.")
+    args = parser.parse_args()
+
+    url = os.environ.get("BENCH_DATABASE_URL") or DEFAULT_URL
+    if os.environ.get("DATABASE_URL", "").rstrip("/").endswith("oms_bench_alloc"):
+        url = os.environ["DATABASE_URL"]
+    prepare_database(url, fresh=args.fresh)
+    setup_django(url)
+    print(f"database {url.rpartition('@')[2]}; seeding 1 hot SKU and {args.skus} SKUs...")
+    hot, spread = seed(args.skus)
+
+    def hot_pick(rng: random.Random, lines: int) -> list[int]:
+        return [hot]  # one line: every client wants the same stock row
+
+    def spread_pick(rng: random.Random, lines: int) -> list[int]:
+        return rng.sample(spread, min(lines, len(spread)))
+
+    results = []
+    for label, pick in (("hot SKU", hot_pick), (f"{args.skus} SKUs", spread_pick)):
+        for clients in [int(c) for c in args.clients.split(",")]:
+            result = run_scenario(
+                clients=clients, seconds=args.seconds, pick=pick, lines=args.lines, label=label
+            )
+            results.append(result)
+            print(
+                f"  {label:<12} {clients:>3} client(s): {result['per_second']:8.1f}/s", flush=True
+            )
+
+    print()
+    print(
+        f"Allocations per second ({args.seconds:g} s per run, {args.lines} line(s) per order for the spread scenario)"
+    )
+    header = f"{'scenario':<14}{'clients':>8}{'allocs':>10}{'errors':>8}{'allocs/s':>11}{'p50 ms':>9}{'p95 ms':>9}"
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        print(
+            f"{r['scenario']:<14}{r['clients']:>8}{r['allocations']:>10}{r['errors']:>8}"
+            f"{r['per_second']:>11.1f}{r['p50_ms']:>9.2f}{r['p95_ms']:>9.2f}"
+        )
+
+    from inventory.selectors import stock_drift
+
+    drift = stock_drift()
+    print()
+    print("ledger invariant:", "OK" if not drift else f"{len(drift)} drifting stock level(s)")
+    return 0 if not drift else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
