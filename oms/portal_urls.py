@@ -8,6 +8,7 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("accounts/", include("django.contrib.auth.urls")),
     path("portal/", include("customers.portal.urls")),
+    path("ops/dashboard/", include("oms.dashboard.urls")),
     path("billing/", include("billing.urls")),
     path("fulfillment/", include("fulfillment.urls")),
 ]
