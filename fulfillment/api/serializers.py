@@ -6,11 +6,9 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from fulfillment import selectors
 from fulfillment.models import ReturnLine, ReturnRequest, Shipment, ShipmentLine, TrackingEvent
-from fulfillment.promise import business_date
 from fulfillment.statuses import (
-    DISPATCHED_STATUSES,
-    OPEN_STATUSES,
     Disposition,
     ExceptionReason,
     ItemCondition,
@@ -73,16 +71,7 @@ class ShipmentSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.BooleanField())
     def get_is_late(self, obj: Shipment) -> bool:
-        """The same rule as ``selectors.late_filter``, on one loaded row."""
-        now = timezone.now()
-        if obj.status in OPEN_STATUSES:
-            return bool(obj.promised_ship_by and obj.promised_ship_by < now)
-        if obj.status in DISPATCHED_STATUSES and obj.status not in (
-            ShipmentStatus.DELIVERED,
-            ShipmentStatus.RETURNED_TO_SENDER,
-        ):
-            return bool(obj.promised_delivery and obj.promised_delivery < business_date(now))
-        return False
+        return selectors.shipment_is_late(obj, timezone.now())
 
 
 class TrackingEventInputSerializer(serializers.Serializer):
