@@ -63,7 +63,8 @@ def make_subscription(
 ) -> Subscription:
     plan = plan or make_plan()
     customer = customer or CustomerFactory()
-    if "shipping_address" not in kwargs and "shipping_address_ref" not in kwargs:
+    wants_address = "shipping_address" not in kwargs and "shipping_address_ref" not in kwargs
+    if wants_address and not customer.addresses.filter(kind="shipping", is_default=True).exists():
         AddressFactory(customer=customer)
     subscription = services.subscription_create(
         customer=customer,
