@@ -117,7 +117,12 @@ class OrderListPlaceView(ChannelAPIView, ListAPIView):
         )
 
 
-class _OrderView(ChannelAPIView):
+class _OrderMixin:
+    """Finds the caller's order (a mixin: ChannelAPIView decides per concrete view whether it
+    takes POST, so an intermediate base must not subclass it)."""
+
+    channel: Any
+
     def _order(self, pk: int) -> Order:
         order = selectors.order_get_for_channel(channel=self.channel, pk=pk)
         if order is None:
@@ -128,7 +133,7 @@ class _OrderView(ChannelAPIView):
         return Response(OrderDetailSerializer(self._order(order.pk)).data)
 
 
-class OrderDetailView(_OrderView):
+class OrderDetailView(_OrderMixin, ChannelAPIView):
     @extend_schema(
         responses=OrderDetailSerializer, summary="Retrieve an order with lines and timeline"
     )
@@ -144,7 +149,7 @@ class OrderDetailView(_OrderView):
         return _edit(self, request, pk)
 
 
-def _edit(view: _OrderView, request: Request, pk: int) -> Response:
+def _edit(view: Any, request: Request, pk: int) -> Response:
     order = view._order(pk)
     data = OrderEditSerializer(data=request.data)
     data.is_valid(raise_exception=True)
@@ -160,7 +165,7 @@ def _edit(view: _OrderView, request: Request, pk: int) -> Response:
     return view._detail(order)
 
 
-class OrderEditView(_OrderView):
+class OrderEditView(_OrderMixin, ChannelAPIView):
     @extend_schema(
         request=OrderEditSerializer,
         responses=OrderDetailSerializer,
@@ -179,7 +184,7 @@ class OrderEditView(_OrderView):
         return _edit(self, request, pk)
 
 
-class OrderCancelView(_OrderView):
+class OrderCancelView(_OrderMixin, ChannelAPIView):
     @extend_schema(
         request=OrderReasonSerializer,
         responses=OrderDetailSerializer,
@@ -199,7 +204,7 @@ class OrderCancelView(_OrderView):
         return self._detail(order)
 
 
-class OrderNoteView(_OrderView):
+class OrderNoteView(_OrderMixin, ChannelAPIView):
     @extend_schema(
         request=OrderNoteSerializer,
         responses={201: OrderEventSerializer},

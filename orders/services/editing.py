@@ -30,8 +30,10 @@ from .intake import clean_delivery_option, clean_requested_lines, load_skus, pri
 
 LINE_FIELDS = [
     "quantity",
+    "discount",
     "tax",
     "total",
+    "cancelled_quantity",
     "allocated_quantity",
     "backordered_quantity",
     "updated_at",
@@ -64,7 +66,8 @@ def order_edit(
 ) -> Order:
     """Edit an order that has not started shipping. ``quantities`` maps line id → new
     quantity (0 removes the line); ``remove_lines`` lists line ids; ``add_lines`` takes the
-    intake shape (new lines are priced now, existing lines keep their price). Lines whose
+    intake shape (new lines are priced now, existing lines keep their price). A removed line
+    is kept with all its units cancelled and a zero total (shipments and history refer to it). Lines whose
     quantity changed, new lines, and — when the destination country changes — every line are
     released and allocated again; if stock refuses (OutOfStock, the channel allows no
     backorder) the whole edit is refused and the order stays as it was. Totals are
@@ -78,7 +81,9 @@ def order_edit(
         )
     quantities = dict(quantities or {})
     removing = set(remove_lines or [])
-    lines = {line.pk: line for line in order.lines.select_related("sku")}
+    every_line = list(order.lines.select_related("sku"))
+    # Removed lines stay (shipments and history point at them) with all units cancelled.
+    lines = {line.pk: line for line in every_line if line.cancelled_quantity == 0}
     unknown = sorted((set(quantities) | removing) - set(lines))
     if unknown:
         raise ValidationError(
@@ -130,7 +135,7 @@ def order_edit(
     skus = (
         load_skus(codes={r["sku"] for r in requested}, currency=order.currency) if requested else {}
     )
-    next_no = max((line.line_no for line in lines.values()), default=0) + 1
+    next_no = max((line.line_no for line in every_line), default=0) + 1
     new_amounts = price_lines(
         requested=requested,
         skus=skus,
@@ -157,7 +162,10 @@ def order_edit(
             {"line_no": line.line_no, "sku": line.sku_code, "quantity": line.quantity}
             for line in removed
         ]
-        OrderLine.objects.filter(pk__in=[line.pk for line in removed]).delete()
+        for line in removed:
+            line.cancelled_quantity = line.quantity
+            line.allocated_quantity = line.backordered_quantity = 0
+            line.discount = line.tax = line.total = 0
 
     # What must be allocated again: changed lines, and all of them if the destination moved.
     if order.shipping_address.get("country") != old_country:
@@ -194,23 +202,24 @@ def order_edit(
     backordered, allocated, parts = stock_allocate(order=order, lines=to_allocate, actor=actor)
     apply_allocation(to_allocate, backordered, allocated)
 
-    all_lines = sorted([*lines.values(), *added], key=lambda line: line.line_no)
+    active_lines = sorted([*lines.values(), *added], key=lambda line: line.line_no)
     categories = {line.pk: line.sku.tax_category for line in lines.values()}
     categories.update({line.pk: by_id[line.sku_id].tax_category for line in added})
-    amounts = [_amounts(line, categories[line.pk]) for line in all_lines]
+    amounts = [_amounts(line, categories[line.pk]) for line in active_lines]
     totals = pricing.compute_totals(
         lines=amounts,
         currency=order.currency,
         delivery_option=order.delivery_option,
         address=order.shipping_address,
-        ships=any(line.is_physical for line in all_lines),
+        ships=any(line.is_physical for line in active_lines),
         subscription=order.origin == OrderOrigin.SUBSCRIPTION,
     )
-    for line, amount in zip(all_lines, amounts, strict=True):
+    for line, amount in zip(active_lines, amounts, strict=True):
         line.tax = amount.tax
         line.total = amount.total
+    for line in (*active_lines, *removed):
         line.updated_at = now
-    bulk_update_with_history(all_lines, OrderLine, LINE_FIELDS, default_date=now)
+    bulk_update_with_history([*active_lines, *removed], OrderLine, LINE_FIELDS, default_date=now)
     old_totals = {
         "subtotal": order.subtotal,
         "discount_total": order.discount_total,
@@ -243,9 +252,10 @@ def order_edit(
     ).save()
 
     if order.status in (OrderStatus.ALLOCATED, OrderStatus.BACKORDERED):
-        target = status_from_lines(all_lines)
+        target = status_from_lines(active_lines)
         if target != order.status:
             transition(order, target, actor=actor, payload={"edit": True})
-            if target == OrderStatus.ALLOCATED:
-                notify_allocated(order=order, lines=all_lines, actor=actor)
+        if target == OrderStatus.ALLOCATED and to_allocate:
+            # Fulfillment plans the units it has not planned yet (its callback is re-entrant).
+            notify_allocated(order=order, lines=[*active_lines, *removed], actor=actor)
     return order

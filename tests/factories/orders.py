@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import factory
+
 from customers.models import Customer
 from inventory.models import Sku, Warehouse
 from oms.core.actors import Actor
 from oms.core.models import Channel
 from orders.models import Order
 from orders.services import order_place
+from tests.factories.core import ChannelFactory
 from tests.factories.customers import CustomerFactory
 from tests.factories.inventory import SkuFactory, WarehouseFactory, stock_on_hand
 
@@ -48,3 +51,18 @@ def place_order(
         actor=actor or Actor.for_channel(channel),
         **kwargs,
     )
+
+
+class OrderFactory(factory.django.DjangoModelFactory):
+    """A bare order row (no lines, no stock) for status-table tests. Real orders come from
+    ``place_order``."""
+
+    class Meta:
+        model = Order
+
+    number = factory.Sequence(lambda n: f"SO-2026-9{n:05d}")
+    channel = factory.SubFactory(ChannelFactory)
+    customer = factory.SubFactory(CustomerFactory)
+    currency = "USD"
+    shipping_address = ADDRESS
+    billing_address = ADDRESS

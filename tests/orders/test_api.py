@@ -1,0 +1,214 @@
+"""Channel API: place (with Idempotency-Key), retrieve, list, cancel, edit, notes, isolation."""
+
+from __future__ import annotations
+
+import pytest
+
+from customers.models import Customer, CustomerReference
+from orders.models import Order
+from tests.factories.core import ChannelFactory
+from tests.factories.customers import CustomerFactory
+from tests.factories.orders import ADDRESS, place_order, stocked_sku
+from tests.orders.conftest import level
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def sku(warehouse):
+    return stocked_sku(quantity=20, price=1500, warehouse=warehouse)
+
+
+def _body(sku, **extra):
+    return {
+        "external_id": "WEB-100",
+        "customer": {"email": "Buyer@Example.com", "external_id": "C-1", "first_name": "Bea"},
+        "lines": [{"sku": sku.code, "quantity": 2}],
+        "shipping_address": ADDRESS,
+        **extra,
+    }
+
+
+def test_place_creates_the_customer_and_the_order(api_client, channel, sku, warehouse):
+    response = api_client.post("/api/v1/orders/", _body(sku), format="json")
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["status"] == "allocated" and body["number"].startswith("SO-")
+    assert body["total"] == 3495 and body["lines"][0]["allocated_quantity"] == 2
+    assert body["customer"]["email"] == "Buyer@Example.com"
+    customer = Customer.objects.get(pk=body["customer"]["id"])
+    assert CustomerReference.objects.filter(
+        customer=customer, channel=channel, external_id="C-1"
+    ).exists()
+    assert level(sku, warehouse).allocated == 2
+
+
+def test_resent_external_id_answers_200_with_the_same_order(api_client, sku, warehouse):
+    first = api_client.post("/api/v1/orders/", _body(sku), format="json")
+    again = api_client.post("/api/v1/orders/", _body(sku), format="json")
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"]
+    assert Order.objects.count() == 1 and level(sku, warehouse).allocated == 2
+
+
+def test_idempotency_key_replays_the_first_answer(api_client, sku, warehouse):
+    body = _body(sku, external_id=None)
+    body.pop("external_id")
+    first = api_client.post("/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    again = api_client.post("/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    assert first.status_code == 201 and again.status_code == 201
+    assert again["Idempotent-Replayed"] == "true" and again.json()["id"] == first.json()["id"]
+    assert Order.objects.count() == 1 and level(sku, warehouse).allocated == 2
+
+
+def test_tampered_total_is_refused_with_a_clear_error(api_client, sku, warehouse):
+    response = api_client.post("/api/v1/orders/", _body(sku, expected_total=100), format="json")
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "total_mismatch" and "3495" in error["message"]
+    assert not Order.objects.exists() and level(sku, warehouse).allocated == 0
+
+
+def test_stale_price_is_refused(api_client, sku):
+    body = _body(sku, lines=[{"sku": sku.code, "quantity": 1, "unit_price": 1}])
+    response = api_client.post("/api/v1/orders/", body, format="json")
+    assert response.status_code == 409 and response.json()["error"]["code"] == "price_mismatch"
+
+
+def test_out_of_stock_is_409_and_writes_nothing(api_client, sku, warehouse):
+    response = api_client.post(
+        "/api/v1/orders/", _body(sku, lines=[{"sku": sku.code, "quantity": 99}]), format="json"
+    )
+    assert response.status_code == 409 and response.json()["error"]["code"] == "out_of_stock"
+    assert not Order.objects.exists() and level(sku, warehouse).allocated == 0
+
+
+def test_bad_input_is_400(api_client, sku):
+    missing = api_client.post("/api/v1/orders/", {"lines": []}, format="json")
+    assert missing.status_code == 400 and missing.json()["error"]["code"] == "invalid"
+    both = _body(sku, customer_id=1)
+    assert api_client.post("/api/v1/orders/", both, format="json").status_code == 400
+    bad_country = _body(sku, shipping_address={**ADDRESS, "country": "QQ"})
+    response = api_client.post("/api/v1/orders/", bad_country, format="json")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_country"
+
+
+def test_customer_id_must_be_visible_to_the_channel(api_client, channel, sku):
+    stranger = CustomerFactory(source_channel=ChannelFactory())
+    body = _body(sku)
+    body.pop("customer")
+    response = api_client.post(
+        "/api/v1/orders/", {**body, "customer_id": stranger.pk}, format="json"
+    )
+    assert response.status_code == 404 and not Order.objects.exists()
+    own = CustomerFactory(source_channel=channel)
+    response = api_client.post("/api/v1/orders/", {**body, "customer_id": own.pk}, format="json")
+    assert response.status_code == 201 and response.json()["customer"]["id"] == own.pk
+
+
+def test_a_channel_sees_only_its_own_orders(api_client, channel, channel_client, sku):
+    other = ChannelFactory()
+    theirs = place_order(channel=other, lines=[(sku, 1)])
+    mine = place_order(channel=channel, lines=[(sku, 1)])
+    assert api_client.get(f"/api/v1/orders/{theirs.pk}/").status_code == 404
+    assert (
+        api_client.post(
+            f"/api/v1/orders/{theirs.pk}/cancel/", {"reason": "x"}, format="json"
+        ).status_code
+        == 404
+    )
+    assert (
+        api_client.post(
+            f"/api/v1/orders/{theirs.pk}/edit/", {"delivery_option": "express"}, format="json"
+        ).status_code
+        == 404
+    )
+    listed = [o["id"] for o in api_client.get("/api/v1/orders/").json()["results"]]
+    assert listed == [mine.pk]
+    assert Order.objects.get(pk=theirs.pk).status == "allocated"
+    assert [o["id"] for o in channel_client(other).get("/api/v1/orders/").json()["results"]] == [
+        theirs.pk
+    ]
+
+
+def test_retrieve_has_lines_and_timeline(api_client, channel, sku):
+    order = place_order(channel=channel, lines=[(sku, 2)])
+    body = api_client.get(f"/api/v1/orders/{order.pk}/").json()
+    assert body["lines"][0]["sku"] == sku.code
+    assert [e["kind"] for e in body["events"]][:2] == ["placed", "status_changed"]
+
+
+def test_list_filters(api_client, channel, sku):
+    a = place_order(
+        channel=channel,
+        lines=[(sku, 1)],
+        external_id="A-1",
+        customer=CustomerFactory(email="x@example.com"),
+    )
+    b = place_order(channel=channel, lines=[(sku, 1)], external_id="B-1")
+    api_client.post(f"/api/v1/orders/{b.pk}/cancel/", {"reason": "test"}, format="json")
+
+    def ids(query):
+        return [o["id"] for o in api_client.get(f"/api/v1/orders/?{query}").json()["results"]]
+
+    assert ids("external_id=A-1") == [a.pk]
+    assert ids("status=cancelled") == [b.pk]
+    assert set(ids("status=cancelled&status=allocated")) == {a.pk, b.pk}
+    assert ids("customer_email=X@EXAMPLE.COM") == [a.pk]
+    assert ids("created_after=2999-01-01T00:00:00Z") == []
+
+
+def test_list_and_retrieve_have_bounded_queries(
+    api_client, channel, django_assert_max_num_queries, warehouse
+):
+    skus = [stocked_sku(quantity=50, warehouse=warehouse) for _ in range(3)]
+    for _ in range(3):
+        place_order(channel=channel, lines=[(s, 1) for s in skus])
+    with django_assert_max_num_queries(6) as small:
+        api_client.get("/api/v1/orders/")
+    for _ in range(12):
+        place_order(channel=channel, lines=[(s, 1) for s in skus])
+    with django_assert_max_num_queries(len(small.captured_queries)):
+        assert len(api_client.get("/api/v1/orders/").json()["results"]) == 15
+    order = Order.objects.filter(channel=channel).first()
+    with django_assert_max_num_queries(6):
+        api_client.get(f"/api/v1/orders/{order.pk}/")
+
+
+def test_cancel_via_api(api_client, channel, sku, warehouse):
+    order = place_order(channel=channel, lines=[(sku, 3)])
+    assert (
+        api_client.post(f"/api/v1/orders/{order.pk}/cancel/", {}, format="json").status_code == 400
+    )
+    response = api_client.post(
+        f"/api/v1/orders/{order.pk}/cancel/", {"reason": "duplicate"}, format="json"
+    )
+    assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    assert level(sku, warehouse).allocated == 0
+    again = api_client.post(
+        f"/api/v1/orders/{order.pk}/cancel/", {"reason": "again"}, format="json"
+    )
+    assert again.status_code == 409 and again.json()["error"]["code"] == "invalid_transition"
+
+
+@pytest.mark.parametrize("method", ["post", "patch"])
+def test_edit_via_api(api_client, channel, sku, warehouse, method):
+    order = place_order(channel=channel, lines=[(sku, 1)])
+    line = order.lines.get()
+    url = f"/api/v1/orders/{order.pk}/edit/" if method == "post" else f"/api/v1/orders/{order.pk}/"
+    response = getattr(api_client, method)(
+        url, {"quantities": [{"line_id": line.pk, "quantity": 4}], "reason": "more"}, format="json"
+    )
+    assert response.status_code == 200, response.json()
+    assert response.json()["lines"][0]["quantity"] == 4 and level(sku, warehouse).allocated == 4
+    assert response.json()["events"][-1]["kind"] == "edited"
+    empty = getattr(api_client, method)(url, {}, format="json")
+    assert empty.status_code == 400
+
+
+def test_note_via_api(api_client, channel, sku):
+    order = place_order(channel=channel, lines=[(sku, 1)])
+    response = api_client.post(
+        f"/api/v1/orders/{order.pk}/notes/", {"text": "Call first"}, format="json"
+    )
+    assert response.status_code == 201 and response.json()["kind"] == "note"
