@@ -36,9 +36,12 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from oms.core.actors import Actor
+from oms.core.errors import Conflict
+from oms.core.transitions import check_transition
 
 from . import claim as lease
 from .models import (
+    ALLOWED_TRANSITIONS,
     OPEN_STATES,
     Renewal,
     RenewalEvent,
@@ -48,7 +51,7 @@ from .models import (
     RunTrigger,
 )
 from .snapshot import preview_dump
-from .steps import Context, drive
+from .steps import Context, drive, record_event
 
 logger = logging.getLogger(__name__)
 R = RenewalState
@@ -373,3 +376,40 @@ def _close_run(
         setattr(run, name, counts.get(name, 0))
     run.error = error
     run.save()
+
+
+def renewal_retry(
+    *, renewal: Renewal, actor: Actor, reason: str = "", gateway: Any = None
+) -> Renewal:
+    """An operator's retry of an errored renewal: back to the step that failed, then driven
+    on under a lease, like a resumed one. Refused (409) while another worker holds it."""
+    from billing.gateway import get_gateway
+
+    if not lease.lease_try([renewal.pk]):
+        raise Conflict("A renewal run is working on this renewal right now.", code="renewal_busy")
+    try:
+        with transaction.atomic():
+            fresh = Renewal.objects.select_for_update().get(pk=renewal.pk)
+            if fresh.state != R.ERRORED:
+                raise Conflict(f"Only an errored renewal can be retried (this one is {fresh.state}).",
+                               code="renewal_not_errored")  # fmt: skip
+            target = fresh.resume_state or R.CLAIMED
+            check_transition(
+                ALLOWED_TRANSITIONS, entity="Renewal", current=fresh.state, target=target
+            )
+            fresh.state, fresh.error, fresh.finished_at = target, "", None
+            fresh.attempts += 1
+            fresh.save(update_fields=["state", "error", "finished_at", "attempts", "updated_at"])
+            run = RenewalRun.objects.create(
+                as_of=fresh.period_start, trigger=RunTrigger.MANUAL, started_at=timezone.now(),
+                worker=f"retry by {actor.label}"[:200], due=1,
+            )  # fmt: skip
+            ctx = Context(run=run, actor=actor, gateway=gateway or get_gateway())
+            record_event(fresh, RenewalEventKind.RETRIED, ctx, message=reason, resume_state=target)
+        started = time.monotonic()
+        final = drive(fresh, ctx)
+        _finish_counts(final, fresh, ctx.counts)
+        _close_run(run, Counter({**ctx.counts, "due": 1}), started, None, 0.0)
+    finally:
+        lease.lease_release([renewal.pk])
+    return fresh
