@@ -207,7 +207,7 @@ def cache_lines(order: Order, lines: list[OrderLine]) -> None:
     """Make ``order.lines.all()`` answer from ``lines`` without a query (as a prefetch would)."""
     queryset = OrderLine.objects.filter(order=order).order_by("line_no")
     queryset._result_cache = sorted(lines, key=lambda line: line.line_no)
-    queryset._prefetch_done = True
+    queryset._prefetch_done = True  # type: ignore[attr-defined]
     order._prefetched_objects_cache = {"lines": queryset}  # type: ignore[attr-defined]
 
 
