@@ -6,10 +6,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.db.models import Case, IntegerField, Prefetch, QuerySet, Value, When
 
+from billing.models import Invoice, InvoiceStatus
 from customers.models import Address, Customer
+from fulfillment.models import Shipment, ShipmentLine, TrackingEvent
+from fulfillment.statuses import ShipmentStatus
 from inventory.models import Sku
+from orders.models import Order, OrderLine, OrderStatus
 from subscriptions.models import LIVE_STATUSES, Subscription, SubscriptionEvent
 from subscriptions.selectors import Outcome, renewal_preview, with_renewal_data
 
@@ -86,3 +90,66 @@ def swap_candidates(*, subscription: Subscription) -> QuerySet[Sku]:
         .order_by("product__name", "code")
         .distinct()
     )
+
+
+# --------------------------------------------------------------------------- orders
+
+
+def portal_orders(*, customer: Customer) -> QuerySet[Order]:
+    """The customer's placed orders (drafts are not theirs to see yet) with lines and
+    shipments: three queries for any page."""
+    return (
+        Order.objects.filter(customer=customer)
+        .exclude(status=OrderStatus.DRAFT)
+        .prefetch_related(
+            Prefetch("lines", queryset=OrderLine.objects.order_by("line_no")),
+            Prefetch(
+                "shipments",
+                queryset=Shipment.objects.exclude(status=ShipmentStatus.CANCELLED)
+                .select_related("carrier")
+                .order_by("id"),
+            ),
+        )
+        .order_by("-created_at", "-id")
+    )
+
+
+def portal_order_get(*, customer: Customer, pk: int) -> Order | None:
+    shipments = (
+        Shipment.objects.exclude(status=ShipmentStatus.CANCELLED)
+        .select_related("carrier")
+        .prefetch_related(
+            Prefetch("lines", queryset=ShipmentLine.objects.order_by("id")),
+            Prefetch(
+                "tracking_events",
+                queryset=TrackingEvent.objects.filter(applied=True).order_by("-occurred_at", "-id"),
+            ),
+        )
+        .order_by("id")
+    )
+    return (
+        Order.objects.filter(customer=customer, pk=pk)
+        .exclude(status=OrderStatus.DRAFT)
+        .prefetch_related(
+            Prefetch("lines", queryset=OrderLine.objects.order_by("line_no")),
+            Prefetch("shipments", queryset=shipments),
+        )
+        .first()
+    )
+
+
+# --------------------------------------------------------------------------- invoices
+
+
+def portal_invoices(*, customer: Customer) -> QuerySet[Invoice]:
+    """The customer's finalised invoices (drafts are work in progress)."""
+    return (
+        Invoice.objects.filter(customer=customer)
+        .exclude(status=InvoiceStatus.DRAFT)
+        .select_related("subscription__plan_version__plan", "order")
+        .order_by("-created_at", "-id")
+    )
+
+
+def portal_invoice_get(*, customer: Customer, pk: int) -> Invoice | None:
+    return portal_invoices(customer=customer).filter(pk=pk).first()

@@ -16,4 +16,9 @@ urlpatterns = [
         views.subscription_change,
         name="subscription_change",
     ),
+    path("orders/", views.order_list, name="orders"),
+    path("orders/<int:pk>/", views.order_detail, name="order"),
+    path("invoices/", views.invoice_list, name="invoices"),
+    path("invoices/<int:pk>/", views.invoice_view, name="invoice"),
+    path("invoices/<int:pk>/pay/", views.invoice_pay, name="invoice_pay"),
 ]

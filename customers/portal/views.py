@@ -12,11 +12,15 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from billing import notifications as billing_notifications
+from billing.models import Invoice, InvoiceStatus
+from billing.selectors import payment_method_default
 from customers import services as customer_services
 from customers.models import Customer
 from oms.core.actors import Actor
 from oms.core.errors import ApplicationError
 from oms.core.money import Money
+from orders.models import Order
 from subscriptions.models import LIVE_STATUSES, Subscription, SubscriptionStatus
 from subscriptions.periods import describe_interval
 from subscriptions.selectors import Outcome, upcoming_renewal
@@ -310,3 +314,104 @@ def _detail_rows(subscription: Subscription, preview: ChangePreview) -> list[tup
 def _one_line(address: dict[str, Any]) -> str:
     parts = [address.get(k, "") for k in ("line1", "postal_code", "city", "country")]
     return ", ".join(p for p in parts if p) or "—"
+
+
+# --------------------------------------------------------------------------- orders
+
+
+def _order_row(order: Order) -> dict[str, Any]:
+    return {
+        "order": order,
+        "total": _money(order.total, order.currency),
+        "lines": [(line, _money(line.total, order.currency)) for line in order.lines.all()],
+        "shipments": list(order.shipments.all()),
+    }
+
+
+@customer_required
+def order_list(request: HttpRequest) -> HttpResponse:
+    orders = [_order_row(o) for o in selectors.portal_orders(customer=_customer(request))[:100]]
+    return render(request, "portal/order_list.html", {"orders": orders, "nav": "orders"})
+
+
+@customer_required
+def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    order = selectors.portal_order_get(customer=_customer(request), pk=pk)
+    if order is None:
+        raise Http404("No such order.")
+    context = _order_row(order)
+    context.update(
+        nav="orders",
+        amounts=[
+            (label, _money(value, order.currency))
+            for label, value in (
+                ("Subtotal", order.subtotal),
+                ("Discount", -order.discount_total),
+                ("Shipping", order.shipping_total),
+                ("Tax", order.tax_total),
+            )
+            if value or label == "Subtotal"
+        ],
+    )
+    return render(request, "portal/order_detail.html", context)
+
+
+# --------------------------------------------------------------------------- invoices
+
+
+def _invoice_row(invoice: Invoice) -> dict[str, Any]:
+    token = billing_notifications.invoice_token(invoice.pk)
+    payable = invoice.status == InvoiceStatus.OPEN and invoice.amount_due > 0
+    return {
+        "invoice": invoice,
+        "total": _money(invoice.total, invoice.currency),
+        "due": _money(invoice.amount_due, invoice.currency),
+        "payable": payable,
+        "view_url": reverse("billing:invoice-public", args=[token]),
+        "pay_url": reverse("billing:pay", args=[token]) if payable else "",
+    }
+
+
+@customer_required
+def invoice_list(request: HttpRequest) -> HttpResponse:
+    customer = _customer(request)
+    invoices = [_invoice_row(i) for i in selectors.portal_invoices(customer=customer)[:100]]
+    card = payment_method_default(customer_id=customer.pk)
+    latest = invoices[0]["invoice"] if invoices else None
+    return render(
+        request,
+        "portal/invoice_list.html",
+        {
+            "invoices": invoices,
+            "card": card,
+            # Billing's card page hangs off an invoice link; the latest invoice will do.
+            "card_url": reverse(
+                "billing:card", args=[billing_notifications.invoice_token(latest.pk)]
+            )
+            if latest
+            else "",
+            "nav": "invoices",
+        },
+    )
+
+
+@customer_required
+def invoice_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The printable invoice is billing's page, reached by a signed link; the portal only
+    checks the invoice is this customer's before handing one out."""
+    invoice = selectors.portal_invoice_get(customer=_customer(request), pk=pk)
+    if invoice is None:
+        raise Http404("No such invoice.")
+    return redirect(_invoice_row(invoice)["view_url"])
+
+
+@customer_required
+def invoice_pay(request: HttpRequest, pk: int) -> HttpResponse:
+    invoice = selectors.portal_invoice_get(customer=_customer(request), pk=pk)
+    if invoice is None:
+        raise Http404("No such invoice.")
+    row = _invoice_row(invoice)
+    if not row["payable"]:
+        messages.info(request, f"Invoice {invoice.number} has nothing left to pay.")
+        return redirect("portal:invoices")
+    return redirect(row["pay_url"])
