@@ -359,6 +359,14 @@ class AllocationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(Backorder)
 class BackorderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    actions = [
+        form_action(
+            description="Fill from available stock",
+            apply=lambda *, obj, actor, reason: services.backorders_fill_from_stock(
+                actor=actor, sku_ids=[obj.sku_id]
+            ),
+        ),
+    ]
     list_display = (
         "created_at",
         "line_ref",

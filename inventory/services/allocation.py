@@ -679,3 +679,48 @@ def announce_fills(fills: list[tuple[str, int, int, int]]) -> None:
     for line_ref, sku_id, warehouse_id, quantity in fills:
         for callback in list(hooks.backorder_filled):
             callback(line_ref, sku_id, warehouse_id, quantity)
+
+
+@joins_transaction
+def backorders_fill_from_stock(
+    *, actor: Actor, sku_ids: Sequence[int] | None = None
+) -> list[tuple[str, int, int, int]]:
+    """Sweep: fill open backorders (oldest first) from stock that is available now — stock
+    freed by cancellations or edits, which no receipt announces. Warehouses are tried by
+    priority. Returns the fills, announced through ``hooks.backorder_filled`` like a
+    receipt's. Runs on its own (a task or an operator action), never inside an order's
+    transaction."""
+    queryset = Backorder.objects.filter(status=BackorderStatus.OPEN)
+    if sku_ids is not None:
+        queryset = queryset.filter(sku_id__in=sku_ids)
+    ordered = set(queryset.values_list("sku_id", flat=True))
+    if not ordered:
+        return []
+    stock_skus = {sku for info in sku_parts(ordered).values() for sku, _ in info.parts}
+    if not stock_skus:
+        return []
+    lock_skus(stock_skus, shared=False)
+    candidates, infos = backorder_fill_candidates(stock_skus)
+    if sku_ids is not None:
+        candidates = [b for b in candidates if b.sku_id in ordered]
+    levels = {
+        (lv.sku_id, lv.warehouse_id): lv
+        for lv in lock_levels(
+            StockLevel.objects.filter(sku_id__in=stock_skus, warehouse__is_active=True)
+        )
+    }
+    warehouse_ids = {w for _, w in levels}
+    book = StockBook(actor=actor)
+    fills: list[tuple[str, int, int, int]] = []
+    for warehouse in Warehouse.objects.filter(pk__in=warehouse_ids).order_by("priority", "id"):
+        fills += fill_backorders(
+            book=book,
+            warehouse=warehouse,
+            levels=levels,
+            candidates=candidates,
+            infos=infos,
+            actor=actor,
+        )
+    book.flush()
+    announce_fills(fills)
+    return fills

@@ -142,3 +142,32 @@ def test_receive_action_on_sku(admin_client, stock):
     }
     admin_client.post(url, data, follow=True)
     assert StockMovement.objects.filter(kind="receipt", reference="PO-7", quantity=5).exists()
+
+
+def test_backorder_fill_action(admin_client, stock, system_actor):
+    from inventory.models import Backorder
+    from inventory.services import stock_release
+
+    waiting = SkuFactory(code="WAIT", allow_backorder=True)
+    stock_on_hand(sku=waiting, warehouse=stock.warehouse, quantity=1)
+    stock_allocate(lines=[AllocationLine("a", waiting.pk, 1)], reference="o:a", actor=system_actor)
+    stock_allocate(
+        lines=[AllocationLine("b", waiting.pk, 1)],
+        reference="o:b",
+        allow_backorder=True,
+        actor=system_actor,
+    )
+    stock_release(line_ref="a", actor=system_actor, reason="cancelled")
+    backorder = Backorder.objects.get(line_ref="b")
+    admin_client.post(
+        reverse("admin:inventory_backorder_changelist"),
+        {
+            "action": "action_fill_from_available_stock",
+            ACTION_CHECKBOX_NAME: [backorder.pk],
+            "apply": "1",
+            "reason": "sweep",
+        },
+        follow=True,
+    )
+    backorder.refresh_from_db()
+    assert backorder.status == "filled"

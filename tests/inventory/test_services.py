@@ -584,3 +584,22 @@ def test_bundle_allocated_in_two_steps_releases_and_ships_whole_units(system_act
     assert (level(b, wh).on_hand, level(b, wh).allocated) == (1, 0)
     for sku in (a, b):
         assert ledger_sum(sku, wh) == (level(sku, wh).on_hand, level(sku, wh).allocated)
+
+
+def test_sweep_gives_cancelled_stock_to_waiting_backorders(system_actor, filled_calls):
+    from inventory.services import backorders_fill_from_stock
+    from inventory.tasks import fill_backorders_from_stock
+
+    sku, wh = SkuFactory(allow_backorder=True), WarehouseFactory()
+    stock_on_hand(sku=sku, warehouse=wh, quantity=3)
+    allocate(system_actor, ("first", sku, 3), reference="order:1")
+    allocate(system_actor, ("waiting", sku, 2), reference="order:2", allow_backorder=True)
+    stock_release(line_ref="first", actor=system_actor, reason="cancelled")
+    assert level(sku, wh).available == 3
+    assert backorders_fill_from_stock(actor=system_actor, sku_ids=[SkuFactory().pk]) == []
+    assert fill_backorders_from_stock.delay().get() == 1
+    assert filled_calls == [("waiting", sku.pk, wh.pk, 2)]
+    assert Backorder.objects.get(line_ref="waiting").status == BackorderStatus.FILLED
+    assert (level(sku, wh).allocated, level(sku, wh).available) == (2, 1)
+    assert backorders_fill_from_stock(actor=system_actor) == []
+    assert ledger_sum(sku, wh) == (3, 2)
