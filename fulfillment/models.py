@@ -226,6 +226,7 @@ class TrackingEvent(BaseModel):
 class ShipmentEventKind(models.TextChoices):
     CREATED = "created", "Created"
     SPLIT = "split", "Split"
+    REPLANNED = "replanned", "Re-planned from the allocation"
     PICKING_STARTED = "picking_started", "Picking started"
     PICKING_UNDONE = "picking_undone", "Back to pending"
     PACKED = "packed", "Packed"

@@ -12,7 +12,7 @@ from django.db.models import Prefetch, Q, QuerySet, Sum
 
 from inventory.models import Allocation, BundleComponent, Sku
 from oms.core.models import Channel
-from orders.models import Order, OrderLine
+from orders.models import Order, OrderLine, OrderStatus
 
 from .models import (
     BinLocation,
@@ -127,7 +127,9 @@ def late_filter(now: datetime) -> Q:
     """Shipments that broke their promise and are not done: still in the warehouse after
     the ship-by cut-off, or on the road after the promised delivery day."""
     today: date = business_date(now)
-    return Q(status__in=OPEN_STATUSES, promised_ship_by__lt=now) | Q(
+    return Q(status__in=OPEN_STATUSES, promised_ship_by__lt=now) & ~Q(
+        order__status=OrderStatus.CANCELLED
+    ) | Q(
         status__in=DISPATCHED_STATUSES
         - {ShipmentStatus.DELIVERED, ShipmentStatus.RETURNED_TO_SENDER},
         promised_delivery__lt=today,
@@ -137,6 +139,8 @@ def late_filter(now: datetime) -> Q:
 def shipment_is_late(shipment: Shipment, now: datetime) -> bool:
     """``late_filter`` for one loaded row (list pages, API)."""
     if shipment.status in OPEN_STATUSES:
+        if shipment.order.status == OrderStatus.CANCELLED:
+            return False
         return bool(shipment.promised_ship_by and shipment.promised_ship_by < now)
     if shipment.status in DISPATCHED_STATUSES and shipment.status not in (
         ShipmentStatus.DELIVERED,
@@ -164,6 +168,10 @@ def order_promised_delivery(*, order: Order) -> date | None:
 # --------------------------------------------------------------------------- pick lists
 
 
+# Parcels of held or cancelled orders stay off the pick list.
+NOT_TO_PICK = (OrderStatus.ON_HOLD, OrderStatus.CANCELLED)
+
+
 @dataclass
 class PickRow:
     bin_location: str
@@ -183,7 +191,9 @@ def pick_list(
     lines = list(
         ShipmentLine.objects.filter(
             shipment__warehouse_id=warehouse_id, shipment__status__in=list(statuses)
-        ).values_list("shipment_id", "sku_id", "quantity", "bin_location")
+        )
+        .exclude(shipment__order__status__in=NOT_TO_PICK)
+        .values_list("shipment_id", "sku_id", "quantity", "bin_location")
     )
     sku_ids = {sku_id for _, sku_id, _, _ in lines}
     components: dict[int, list[tuple[int, int]]] = defaultdict(list)
@@ -227,6 +237,7 @@ def pick_list(
 def shipments_for_pick_list(*, warehouse_id: int, statuses: Iterable[str]) -> QuerySet[Shipment]:
     return (
         Shipment.objects.filter(warehouse_id=warehouse_id, status__in=list(statuses))
+        .exclude(order__status__in=NOT_TO_PICK)
         .select_related("order")
         .order_by("promised_ship_by", "id")
     )

@@ -18,7 +18,7 @@ from oms.core.actors import Actor
 from oms.core.errors import Conflict, ValidationError
 from oms.core.transactions import on_commit
 from oms.core.transitions import check_transition
-from orders.models import Order, OrderLine
+from orders.models import Order, OrderLine, OrderStatus
 
 from .. import errors, selectors
 from ..carriers import CarrierError, Label, LabelRequest, get_adapter
@@ -71,27 +71,99 @@ def _new_shipment(
     )
 
 
+def _trim_to_allocation(
+    *,
+    open_lines: list[ShipmentLine],
+    allocated: dict[tuple[int, int], int],
+    now: datetime,
+    actor: Actor,
+) -> None:
+    """Pending parcels may not carry more than is still allocated (an order edit lowered a
+    line, a unit was released): take the excess out of the newest pending parcels first and
+    cancel any left empty. Parcels already being picked or packed are left to the operator;
+    shipping them would be refused by the ledger."""
+    planned: dict[tuple[int, int], int] = defaultdict(int)
+    for row in open_lines:
+        planned[(row.order_line_id, row.shipment.warehouse_id)] += row.quantity
+    excess = {k: v - allocated.get(k, 0) for k, v in planned.items() if v > allocated.get(k, 0)}
+    if not excess:
+        return
+    changed: list[ShipmentLine] = []
+    removed: dict[int, dict[str, int]] = defaultdict(dict)
+    for row in sorted(open_lines, key=lambda r: (-r.shipment_id, r.pk)):
+        key = (row.order_line_id, row.shipment.warehouse_id)
+        if excess.get(key, 0) <= 0 or row.shipment.status != S.PENDING:
+            continue
+        take = min(row.quantity, excess[key])
+        row.quantity -= take
+        row.updated_at = now
+        excess[key] -= take
+        changed.append(row)
+        removed[row.shipment_id][str(row.order_line_id)] = take
+    if not changed:
+        return
+    ShipmentLine.objects.filter(pk__in=[r.pk for r in changed if r.quantity == 0]).delete()
+    ShipmentLine.objects.bulk_update(
+        [r for r in changed if r.quantity > 0], ["quantity", "updated_at"]
+    )
+    shipments = {row.shipment_id: row.shipment for row in changed}
+    left: dict[int, int] = defaultdict(int)
+    for row in open_lines:
+        left[row.shipment_id] += row.quantity
+    events = []
+    for shipment_id, shipment in sorted(shipments.items()):
+        events.append(
+            ShipmentEvent(
+                shipment=shipment,
+                kind=ShipmentEventKind.REPLANNED,
+                message="Units no longer allocated were taken out.",
+                payload={"removed": removed[shipment_id]},
+                **actor.as_fields(),
+            )
+        )
+        if left[shipment_id] == 0:
+            previous = set_shipment_status(shipment, S.CANCELLED)
+            shipment.save(update_fields=["status", "progress_rank", "updated_at"])
+            events.append(
+                ShipmentEvent(
+                    shipment=shipment,
+                    kind=ShipmentEventKind.CANCELLED,
+                    message="Nothing left to ship: the order's allocation shrank.",
+                    payload={"from": previous, "to": S.CANCELLED},
+                    **actor.as_fields(),
+                )
+            )
+    ShipmentEvent.objects.bulk_create(events)
+    open_lines[:] = [r for r in open_lines if r.quantity > 0]
+
+
 def shipments_create_for_order(
     *, order: Order, actor: Actor, now: datetime | None = None
 ) -> list[Shipment]:
-    """Plan every allocated unit no open shipment carries yet: one shipment per warehouse the
-    allocation used. Units for a warehouse that already has a pending, automatically planned
-    shipment for this order join it. Safe to call again: a second call plans nothing.
+    """Reconcile the order's open parcels with its allocation: plan every allocated unit no
+    open shipment carries yet (one shipment per warehouse the allocation used; units for a
+    warehouse that already has a pending, automatically planned shipment join it) and take
+    out of pending parcels what is no longer allocated. Safe to call again: a second call
+    changes nothing. Returns the shipments that received units.
 
     This is the ``orders.hooks.order_allocated`` callback, so it runs inside the order's
     transaction (the order row is locked by the caller) and keeps to a fixed number of
     queries: allocations, open shipment lines, warehouses, bins and three bulk INSERTs."""
     now = now or timezone.now()
-    lines = [line for line in order.lines.all() if line.is_physical and line.allocated_quantity]
+    lines = [line for line in order.lines.all() if line.is_physical]
     if not lines:
         return []
     by_ref = {line.stock_ref: line for line in lines}
-    allocated = selectors.allocated_units(line_refs=by_ref)
+    allocated = {
+        (by_ref[ref].pk, warehouse_id): units
+        for (ref, warehouse_id), units in selectors.allocated_units(line_refs=by_ref).items()
+    }
     open_lines = list(
         ShipmentLine.objects.filter(
             order_line_id__in=[line.pk for line in lines], shipment__status__in=OPEN_STATUSES
         ).select_related("shipment")
     )
+    _trim_to_allocation(open_lines=open_lines, allocated=allocated, now=now, actor=actor)
     planned: dict[tuple[int, int], int] = defaultdict(int)
     joinable: dict[int, Shipment] = {}
     existing_line: dict[tuple[int, int], ShipmentLine] = {}
@@ -101,12 +173,12 @@ def shipments_create_for_order(
             joinable.setdefault(row.shipment.warehouse_id, row.shipment)
             existing_line[(row.shipment_id, row.order_line_id)] = row
 
+    by_id = {line.pk: line for line in lines}
     wanted: dict[int, list[tuple[OrderLine, int]]] = defaultdict(list)
-    for (ref, warehouse_id), units in sorted(allocated.items()):
-        line = by_ref[ref]
-        free = units - planned[(line.pk, warehouse_id)]
+    for (line_id, warehouse_id), units in sorted(allocated.items()):
+        free = units - planned[(line_id, warehouse_id)]
         if free > 0:
-            wanted[warehouse_id].append((line, free))
+            wanted[warehouse_id].append((by_id[line_id], free))
     if not wanted:
         return []
 
@@ -146,9 +218,9 @@ def shipments_create_for_order(
                 shipment=shipment,
                 kind=ShipmentEventKind.CREATED
                 if shipment in new_shipments
-                else ShipmentEventKind.STATUS_CHANGED,
+                else ShipmentEventKind.REPLANNED,
                 message="Planned from the order's allocation.",
-                payload={"lines": {str(line.pk): units for line, units in items}},
+                payload={"added": {str(line.pk): units for line, units in items}},
                 **actor.as_fields(),
             )
         )
@@ -325,9 +397,22 @@ def shipment_split(*, shipment: Shipment, lines: Mapping[Any, int], actor: Actor
     return new
 
 
+# Orders whose parcels may be worked on: not held, not cancelled.
+SHIPPABLE_ORDER_STATUSES = frozenset(
+    {OrderStatus.ALLOCATED, OrderStatus.BACKORDERED, OrderStatus.PARTIALLY_FULFILLED}
+)
+
+
 def _simple_move(
     *, shipment: Shipment, target: str, kind: str, actor: Actor, message: str = "", **fields: Any
 ) -> Shipment:
+    order = lock_order(shipment.order_id)
+    if target in (S.PICKING, S.PACKED) and order.status not in SHIPPABLE_ORDER_STATUSES:
+        raise Conflict(
+            f"Order {order.number} is {order.get_status_display().lower()}; its parcels cannot "
+            "be picked or packed.",
+            code=errors.NOT_SHIPPABLE,
+        )
     shipment = lock_shipment(shipment)
     previous = set_shipment_status(shipment, target)
     for name, value in fields.items():
