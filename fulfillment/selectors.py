@@ -154,6 +154,26 @@ def shipments_late(now: datetime) -> QuerySet[Shipment]:
     return shipment_list().filter(late_filter(now)).order_by("promised_ship_by", "id")
 
 
+def shipments_to_poll(*, limit: int = 500) -> list[int]:
+    """Parcels on the road with a carrier whose API can be asked for tracking, least
+    recently updated first."""
+    return list(
+        Shipment.objects.filter(
+            status__in=[
+                ShipmentStatus.SHIPPED,
+                ShipmentStatus.IN_TRANSIT,
+                ShipmentStatus.OUT_FOR_DELIVERY,
+                ShipmentStatus.EXCEPTION,
+            ],
+            carrier__adapter="http",
+            carrier__is_active=True,
+        )
+        .exclude(tracking_number="")
+        .order_by("updated_at", "id")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
 def order_promised_delivery(*, order: Order) -> date | None:
     """The order's promise: the latest promised delivery of its live shipments."""
     return (

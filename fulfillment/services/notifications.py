@@ -13,6 +13,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 
 from oms.core.actors import Actor
+from oms.core.money import Money
 
 from ..models import ReturnEventKind, ReturnRequest, Shipment, ShipmentEventKind
 from ..statuses import ReturnStatus, ShipmentStatus
@@ -87,6 +88,9 @@ def send_return_email(*, return_id: int, kind: str) -> bool:
             "order": order,
             "customer": order.customer,
             "kind": kind,
+            "refund": Money(return_request.refund_amount, order.currency).format()
+            if return_request.refund_amount is not None
+            else "",
         },
     )
     send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [to])

@@ -13,7 +13,7 @@ from fulfillment.models import ReturnEventKind
 from fulfillment.statuses import Disposition, ItemCondition, ReturnStatus
 from inventory.models import MovementKind, StockLevel, StockMovement
 from oms.core.errors import Conflict, InvalidTransition
-from oms.core.money import round_minor
+from oms.core.money import Money, round_minor
 from orders import hooks
 from orders.models import Order, OrderEventKind, OrderStatus
 from tests.factories.fulfillment import HttpCarrierFactory
@@ -106,6 +106,7 @@ def test_full_return_with_restock_and_refund(
         f"Your refund for return {rma}",
     ]
     assert str(rma) in mail.outbox[-2].body
+    assert Money(expected, "USD").format() in mail.outbox[-1].body
     assert order.events.filter(kind=OrderEventKind.EMAIL_SENT).count() == len(mail.outbox) == 2
 
 

@@ -210,3 +210,31 @@ def test_two_parcels_delivered_at_once_still_deliver_the_order(east, west, shop,
 
     assert errors == []
     assert Order.objects.get(pk=order.pk).status == OrderStatus.DELIVERED
+
+
+def test_polling_the_http_carrier_records_its_scans(order_for, stocked):
+    from fulfillment.tasks import poll_tracking_in_flight
+    from tests.factories.fulfillment import HttpCarrierFactory
+
+    from .carrier_server import running_carrier
+
+    order = order_for([(stocked(5), 1)])
+    with running_carrier() as server:
+        carrier = HttpCarrierFactory(
+            code="polled", base_url=server.base_url, api_key=server.api_key
+        )
+        shipment = pack_and_ship(order.shipments.get(), carrier)
+        server.tracking[shipment.tracking_number] = [
+            {"event_id": "p2", "tracking_number": shipment.tracking_number, "status": "delivered", "occurred_at": "2026-03-03T10:00:00Z"},
+            {"event_id": "p1", "tracking_number": shipment.tracking_number, "status": "in_transit", "occurred_at": "2026-03-02T10:00:00Z"},
+        ]  # fmt: skip
+        assert poll_tracking_in_flight() == 1
+        assert poll_tracking_in_flight() == 0  # delivered: nothing left on the road
+
+    shipment.refresh_from_db()
+    assert shipment.status == S.DELIVERED
+    assert list(
+        TrackingEvent.objects.filter(shipment=shipment)
+        .order_by("occurred_at")
+        .values_list("carrier_event_id", "applied")
+    ) == [("p1", True), ("p2", True)]
