@@ -3,16 +3,21 @@ change goes through an action that calls a service (and so the ledger), with a r
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from django import forms
 from django.contrib import admin
 from django.db.models import F, QuerySet, Sum
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
 
 from oms.core.admin_actions import ReasonForm, form_action
 
 from . import services
+from .forecast import demand_forecast
 from .models import (
     Allocation,
     Backorder,
@@ -170,6 +175,7 @@ class SkuAdmin(admin.ModelAdmin):
     list_select_related = ("product",)
     autocomplete_fields = ("product",)
     inlines = [SkuPriceInline, BundleComponentInline, StockLevelInline]
+    change_list_template = "inventory/admin/sku_change_list.html"
     actions = [
         form_action(
             description="Receive stock",
@@ -186,6 +192,34 @@ class SkuAdmin(admin.ModelAdmin):
             ),
         ),
     ]
+
+    def get_urls(self) -> list[Any]:
+        forecast = path(
+            "forecast/",
+            self.admin_site.admin_view(self.forecast_view),
+            name="inventory_sku_forecast",
+        )
+        return [forecast, *super().get_urls()]
+
+    def forecast_view(self, request: HttpRequest) -> TemplateResponse:
+        """Subscription-aware demand forecast: which SKUs run short, and when."""
+        try:
+            days = max(1, min(365, int(request.GET.get("days", 30))))
+        except ValueError:
+            days = 30
+        only_short = request.GET.get("short") == "1"
+        start = timezone.localdate()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Demand forecast",
+            "opts": self.model._meta,
+            "days": days,
+            "only_short": only_short,
+            "start": start,
+            "end": start + datetime.timedelta(days=days - 1),
+            "rows": demand_forecast(days=days, start=start, only_short=only_short),
+        }
+        return TemplateResponse(request, "inventory/admin/forecast.html", context)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Sku]:
         return (

@@ -35,6 +35,8 @@ def stock(system_actor):
 def test_changelists_open(admin_client, stock, model):
     response = admin_client.get(reverse(f"admin:inventory_{model}_changelist"))
     assert response.status_code == 200
+    if model == "sku":
+        assert reverse("admin:inventory_sku_forecast").encode() in response.content
 
 
 def test_change_pages_open(admin_client, stock):
@@ -171,3 +173,26 @@ def test_backorder_fill_action(admin_client, stock, system_actor):
     )
     backorder.refresh_from_db()
     assert backorder.status == "filled"
+
+
+def test_forecast_page_lists_short_skus(admin_client, stock):
+    import datetime
+
+    from django.utils import timezone
+
+    from inventory import hooks
+
+    def provider(start, end):
+        return [(stock.sku_id, timezone.localdate() + datetime.timedelta(days=3), 50)]
+
+    hooks.register_renewal_demand(provider)
+    try:
+        response = admin_client.get(
+            reverse("admin:inventory_sku_forecast"), {"days": "10", "short": "1"}
+        )
+    finally:
+        hooks.renewal_demand.remove(provider)
+    assert response.status_code == 200
+    rows = response.context["rows"]
+    assert [(r.code, r.demand, r.shortfall) for r in rows] == [("ADM-1", 50, 44)]
+    assert b"ADM-1" in response.content
