@@ -57,7 +57,8 @@ class SkuSerializer(serializers.ModelSerializer):
         )
 
     def _stock(self, obj: Sku) -> Any:
-        cache = self.context.setdefault("_availability", {})
+        # Computed once per SKU for both fields (from the selector's prefetches).
+        cache = self.__dict__.setdefault("_availability", {})
         if obj.pk not in cache:
             cache[obj.pk] = sku_availability(obj)
         return cache[obj.pk]
