@@ -12,6 +12,8 @@ DEFAULTS: dict[str, Any] = {
     "OMS_DUNNING_RETRY_DAYS": [1, 3, 5, 7],
     # What happens to the subscription after the last retry fails: "cancel" or "pause".
     "OMS_DUNNING_END_ACTION": "cancel",
+    # With the "pause" end action: how many periods the subscription is paused for.
+    "OMS_DUNNING_PAUSE_CYCLES": 1,
     # Days an open invoice with collection "send_invoice" has before it is due.
     "OMS_INVOICE_DUE_DAYS": 14,
     # A pending attempt older than this is presumed abandoned by a crash and reconciled.
@@ -40,6 +42,10 @@ def retry_days() -> list[int]:
 def end_action() -> str:
     action = get("OMS_DUNNING_END_ACTION")
     return action if action in ("cancel", "pause") else "cancel"
+
+
+def pause_cycles() -> int:
+    return max(1, int(get("OMS_DUNNING_PAUSE_CYCLES")))
 
 
 def seconds(name: str) -> dt.timedelta:

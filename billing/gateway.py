@@ -519,9 +519,12 @@ class StripeGateway:
     def refund(
         self, *, payment_intent_id: str, amount: int, idempotency_key: str, reason: str = ""
     ) -> RefundResult:
-        params: dict[str, Any] = {"payment_intent": payment_intent_id, "amount": amount}
-        if reason in ("duplicate", "fraudulent", "requested_by_customer"):
-            params["reason"] = reason
+        # Our reason travels as metadata (free text); Stripe's own ``reason`` enum is left out.
+        params: dict[str, Any] = {
+            "payment_intent": payment_intent_id,
+            "amount": amount,
+            "metadata": {"oms_reason": reason[:500]} if reason else {},
+        }
         refund = self._call(
             lambda: self.v1.refunds.create(
                 params=params, options={"idempotency_key": idempotency_key}

@@ -182,10 +182,18 @@ def _exhaust(case: DunningCase, *, invoice: Invoice, actor: Actor) -> None:
         reason = f"Unpaid invoice {invoice.number}: payment retries exhausted."
         try:
             if case.end_action == "pause":
-                _subscriptions.payment_recovered(
-                    subscription=subscription, actor=actor, reason="Dunning ended; pausing."
-                )
-                _subscriptions.pause(subscription=subscription, actor=actor, reason=reason)
+                # Subscriptions pauses only active subscriptions: out of past_due and into the
+                # pause together, or not at all.
+                with transaction.atomic():
+                    _subscriptions.payment_recovered(
+                        subscription=subscription, actor=actor, reason="Dunning ended; pausing."
+                    )
+                    _subscriptions.pause(
+                        subscription=subscription,
+                        actor=actor,
+                        reason=reason,
+                        cycles=conf.pause_cycles(),
+                    )
             else:
                 _subscriptions.cancel(
                     subscription=subscription, reason=reason, actor=actor, refund="none", force=True
@@ -272,7 +280,7 @@ def _skip_hard_declined_retry(case: DunningCase, *, actor: Actor) -> bool:
         locked.next_retry_at = _next_retry(locked)
         locked.save(update_fields=["retries_done", "next_retry_at", "updated_at"])
         invoice = (
-            Invoice.objects.select_for_update()
+            Invoice.objects.select_for_update(of=("self",))
             .select_related("subscription")
             .get(pk=locked.invoice_id)
         )

@@ -174,7 +174,7 @@ def refund_create(
             payment_intent_id=attempt.stripe_payment_intent_id,
             amount=refund.amount,
             idempotency_key=refund.idempotency_key,
-            reason="requested_by_customer",
+            reason=refund.reason,
         )
     except GatewayUnknownOutcome as exc:
         return refund_complete(
