@@ -77,3 +77,7 @@ def system_actor() -> Any:
     from oms.core.actors import Actor
 
     return Actor.system("tests")
+
+
+# localstripe for any test that needs Stripe (billing, renewals): one server per session.
+from tests.billing.conftest import localstripe_server, stripe_gateway, stripe_settings  # noqa: E402,F401
