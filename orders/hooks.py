@@ -5,10 +5,12 @@ and fulfillment). A higher app registers an implementation in its ``AppConfig.re
     hooks.order_allocated.register(create_shipments)        # fulfillment
     hooks.refund_requester.register(refund_order_payments)  # billing
     hooks.tax_calculator.register(compute_order_tax)        # billing (optional)
+    hooks.order_cancelled.register(cancel_open_shipments)   # fulfillment (optional)
 
 ``order_allocated`` callbacks run inside the transaction that allocated the order (intake,
 release from hold, a filled backorder), so a failing callback rolls the allocation back.
-``refund_requester`` runs after commit. With nothing registered the call is a no-op
+``order_cancelled`` callbacks run inside the cancel's transaction, after the stock was
+released (fulfillment drops the parcels it planned). ``refund_requester`` runs after commit. With nothing registered the call is a no-op
 (no refund is requested; tax is zero).
 """
 
@@ -82,5 +84,6 @@ class Registry:
 
 
 order_allocated = Registry("order_allocated")
+order_cancelled = Registry("order_cancelled")
 refund_requester = Registry("refund_requester")
 tax_calculator = Registry("tax_calculator")

@@ -135,21 +135,32 @@ def status_from_lines(lines: Iterable[OrderLine]) -> str:
 
 
 def stock_allocate(
-    *, order: Order, lines: list[OrderLine], actor: Actor
-) -> tuple[dict[str, int], dict[str, int], list[dict[str, Any]]]:
-    """Allocate ``lines`` (physical ones only) and return (backordered units per line_ref,
-    allocated units per line_ref in the line's own units, parts for the event payload).
-    Raises inventory's OutOfStock (409) when the channel does not allow backorders."""
+    *,
+    order: Order,
+    lines: list[OrderLine],
+    actor: Actor,
+    quantities: dict[int, int] | None = None,
+) -> list[dict[str, Any]]:
+    """Allocate units of ``lines`` (physical ones only): ``quantities`` (line pk → units) or
+    each line's whole quantity. The units found are added to each line's
+    ``allocated_quantity``, the shortfall to its ``backordered_quantity`` (the line's own
+    units, bundles included). Returns the parts for the event payload. Raises inventory's
+    OutOfStock (409) where neither the SKU nor the channel allows a backorder."""
     from inventory.services import AllocationLine
     from inventory.services import stock_allocate as allocate
 
-    wanted = [line for line in lines if line.is_physical]
+    wanted = {
+        line.stock_ref: (line, (quantities or {}).get(line.pk, line.quantity))
+        for line in lines
+        if line.is_physical
+    }
+    wanted = {ref: item for ref, item in wanted.items() if item[1] > 0}
     if not wanted:
-        return {}, {}, []
+        return []
     result = allocate(
         lines=[
-            AllocationLine(line_ref=line.stock_ref, sku_id=line.sku_id, quantity=line.quantity)
-            for line in wanted
+            AllocationLine(line_ref=ref, sku_id=line.sku_id, quantity=units)
+            for ref, (line, units) in wanted.items()
         ],
         reference=order.reference,
         destination_country=order.shipping_address.get("country", ""),
@@ -158,14 +169,14 @@ def stock_allocate(
         allow_backorder=True,
         actor=actor,
     )
-    backordered: dict[str, int] = defaultdict(int)
+    short: dict[str, int] = defaultdict(int)
     for part in result.backordered:
-        backordered[part.line_ref] += part.quantity
-    allocated = {
-        line.stock_ref: line.quantity - min(backordered[line.stock_ref], line.quantity)
-        for line in wanted
-    }
-    parts = [
+        short[part.line_ref] += part.quantity
+    for ref, (line, units) in wanted.items():
+        missing = min(short[ref], units)
+        line.backordered_quantity += missing
+        line.allocated_quantity += units - missing
+    return [
         {
             "line_ref": p.line_ref,
             "sku_id": p.sku_id,
@@ -177,27 +188,24 @@ def stock_allocate(
         {"line_ref": p.line_ref, "sku_id": p.sku_id, "backordered": p.quantity}
         for p in result.backordered
     ]
-    return dict(backordered), allocated, parts
 
 
-def apply_allocation(
-    lines: list[OrderLine], backordered: dict[str, int], allocated: dict[str, int]
+def stock_release(
+    *, line: OrderLine, actor: Actor, reason: str, quantity: int | None = None
 ) -> None:
-    for line in lines:
-        if not line.is_physical:
-            continue
-        line.backordered_quantity = min(backordered.get(line.stock_ref, 0), line.quantity)
-        line.allocated_quantity = allocated.get(
-            line.stock_ref, line.quantity - line.backordered_quantity
-        )
-
-
-def stock_release(*, line: OrderLine, actor: Actor, reason: str) -> None:
-    """Give back everything the line holds in inventory: allocated units and its backorder."""
+    """Give back ``quantity`` of the line's units (None: everything it holds). Inventory
+    cancels the line's open backorder first, then releases allocated units; the line's
+    quantities follow the same order."""
     from inventory.services import stock_release as release
 
-    if line.is_physical and (line.allocated_quantity or line.backordered_quantity):
-        release(line_ref=line.stock_ref, quantity=None, actor=actor, reason=reason)
+    held = line.allocated_quantity + line.backordered_quantity
+    units = held if quantity is None else min(quantity, held)
+    if not line.is_physical or units <= 0:
+        return
+    release(line_ref=line.stock_ref, quantity=units, actor=actor, reason=reason)
+    from_backorder = min(line.backordered_quantity, units)
+    line.backordered_quantity -= from_backorder
+    line.allocated_quantity -= units - from_backorder
 
 
 # ----------------------------------------------------------------------------- hooks

@@ -16,7 +16,6 @@ from oms.core.errors import Conflict, ValidationError
 from .. import errors, pricing
 from ..models import EDITABLE, Order, OrderEventKind, OrderLine, OrderOrigin, OrderStatus
 from ._common import (
-    apply_allocation,
     clean_address,
     event,
     lock_order,
@@ -66,10 +65,11 @@ def order_edit(
 ) -> Order:
     """Edit an order that has not started shipping. ``quantities`` maps line id → new
     quantity (0 removes the line); ``remove_lines`` lists line ids; ``add_lines`` takes the
-    intake shape (new lines are priced now, existing lines keep their price). A removed line
-    is kept with all its units cancelled and a zero total (shipments and history refer to it). Lines whose
-    quantity changed, new lines, and — when the destination country changes — every line are
-    released and allocated again; if stock refuses (OutOfStock, the channel allows no
+    intake shape (new lines are priced now, existing lines keep their price). A quantity
+    change allocates or releases only the difference. A removed line
+    is kept with all its units cancelled and a zero total (shipments and history refer to it). New lines and
+    added units are allocated, removed units released; when the destination country changes
+    every line is released and allocated again; if stock refuses (OutOfStock, the channel allows no
     backorder) the whole edit is refused and the order stays as it was. Totals are
     recomputed; the event payload holds the diff."""
     order = lock_order(order)
@@ -101,7 +101,7 @@ def order_edit(
         if qty == 0:
             removing.add(line_id)
     diff: dict[str, Any] = {}
-    changed: list[OrderLine] = []
+    deltas: dict[int, int] = {}
     for line_id, qty in quantities.items():
         line = lines[line_id]
         if line_id in removing or qty == line.quantity:
@@ -111,8 +111,9 @@ def order_edit(
             "from": line.quantity,
             "to": qty,
         }
+        deltas[line_id] = qty - line.quantity
         line.quantity = qty
-        changed.append(line)
+        line.discount = min(line.discount, qty * line.unit_price)
 
     old_country = order.shipping_address.get("country")
     if shipping_address is not None:
@@ -167,13 +168,21 @@ def order_edit(
             line.allocated_quantity = line.backordered_quantity = 0
             line.discount = line.tax = line.total = 0
 
-    # What must be allocated again: changed lines, and all of them if the destination moved.
+    # Only the difference moves, so units already allocated (and the parcels fulfillment
+    # planned for them) stay where they are. A new destination country re-allocates all.
+    grow: dict[int, int] = {}
     if order.shipping_address.get("country") != old_country:
-        changed = [line for line in lines.values() if line.is_physical]
-    for line in changed:
-        stock_release(line=line, actor=actor, reason=stock_reason)
-        line.allocated_quantity = 0
-        line.backordered_quantity = 0
+        for line in lines.values():
+            stock_release(line=line, actor=actor, reason=stock_reason)
+            grow[line.pk] = line.quantity
+    else:
+        for line_id, delta in deltas.items():
+            if delta < 0:
+                stock_release(
+                    line=lines[line_id], actor=actor, reason=stock_reason, quantity=-delta
+                )
+            else:
+                grow[line_id] = delta
 
     now = timezone.now()
     by_id = {sku.pk: sku for sku in skus.values()}
@@ -198,9 +207,9 @@ def order_edit(
             {"line_no": line.line_no, "sku": line.sku_code, "quantity": line.quantity}
             for line in added
         ]
-    to_allocate = changed + added
-    backordered, allocated, parts = stock_allocate(order=order, lines=to_allocate, actor=actor)
-    apply_allocation(to_allocate, backordered, allocated)
+    grow.update({line.pk: line.quantity for line in added})
+    to_allocate = [line for line in (*lines.values(), *added) if line.pk in grow]
+    parts = stock_allocate(order=order, lines=to_allocate, actor=actor, quantities=grow)
 
     active_lines = sorted([*lines.values(), *added], key=lambda line: line.line_no)
     categories = {line.pk: line.sku.tax_category for line in lines.values()}

@@ -33,7 +33,6 @@ from ..models import (
     OrderStatus,
 )
 from ._common import (
-    apply_allocation,
     cache_lines,
     clean_address,
     event,
@@ -331,8 +330,7 @@ def order_place_or_get(
         raise
 
 
-@transaction.atomic(durable=True)
-def _place(
+def _place_unwrapped(
     *,
     channel: Channel,
     customer: Customer,
@@ -437,8 +435,7 @@ def _place(
     ]
 
     # Allocate before anything is inserted: the rows go in once, in their final state.
-    backordered, allocated, parts = stock_allocate(order=order, lines=order_lines, actor=actor)
-    apply_allocation(order_lines, backordered, allocated)
+    parts = stock_allocate(order=order, lines=order_lines, actor=actor)
 
     events = [
         transition(
@@ -469,3 +466,15 @@ def _place(
         notify_allocated(order=order, lines=order_lines, actor=actor)
     cache_lines(order, order_lines)
     return order, True
+
+
+# Intake is a top-level entry point: nobody may nest it in a bigger transaction by accident.
+_place = transaction.atomic(durable=True)(_place_unwrapped)
+
+
+def order_place_nested(**kwargs: Any) -> tuple[Order, bool]:
+    """Intake inside a caller's transaction, as a savepoint: only for seeders that already
+    run in one (``manage.py demo`` wraps each app's seeder). Everything else uses
+    ``order_place``."""
+    with transaction.atomic():
+        return _place_unwrapped(**kwargs)

@@ -11,7 +11,7 @@ from simple_history.utils import bulk_update_with_history
 from oms.core.actors import Actor
 from oms.core.errors import InvalidTransition, ValidationError
 
-from .. import errors
+from .. import errors, hooks
 from ..models import (
     CANCELLABLE,
     HOLDABLE,
@@ -64,15 +64,15 @@ def order_cancel(*, order: Order, reason: str, actor: Actor) -> Order:
     released = []
     for line in lines:
         if line.allocated_quantity or line.backordered_quantity:
-            stock_release(
-                line=line, actor=actor, reason=f"order {order.number} cancelled: {reason}"
-            )
             released.append(
                 {
                     "line_no": line.line_no,
                     "allocated": line.allocated_quantity,
                     "backordered": line.backordered_quantity,
                 }
+            )
+            stock_release(
+                line=line, actor=actor, reason=f"order {order.number} cancelled: {reason}"
             )
         line.cancelled_quantity += line.quantity - line.shipped_quantity - line.cancelled_quantity
         line.allocated_quantity = 0
@@ -85,6 +85,8 @@ def order_cancel(*, order: Order, reason: str, actor: Actor) -> Order:
         message=reason,
         payload={"released": released},
     )
+    for callback in hooks.order_cancelled:
+        callback(order=order, actor=actor)
     if request_refund(order=order, amount=None, reason=f"Order cancelled: {reason}", actor=actor):
         event(
             order=order,

@@ -162,3 +162,22 @@ def test_edit_rejects_unknown_lines_and_emptying_the_order(channel, warehouse, s
         order_edit(order=order, remove_lines=[line.pk], actor=system_actor)
     assert exc.value.code == "no_lines"
     assert level(sku, warehouse).allocated == 1
+
+
+def test_only_the_difference_moves_so_existing_allocations_stay(channel, warehouse, system_actor):
+    sku = stocked_sku(quantity=10, warehouse=warehouse)
+    order = place_order(channel=channel, lines=[(sku, 3)])
+    line = order.lines.get()
+    first = Allocation.objects.get(line_ref=line.stock_ref)
+    order_edit(order=order, quantities={line.pk: 5}, actor=system_actor)
+    first.refresh_from_db()
+    assert first.quantity == 3 and first.quantity_released == 0
+    order_edit(order=order, quantities={line.pk: 4}, actor=system_actor)
+    line.refresh_from_db()
+    assert (line.quantity, line.allocated_quantity) == (4, 4) and level(
+        sku, warehouse
+    ).allocated == 4
+    assert (
+        sum(Allocation.objects.filter(line_ref=line.stock_ref).values_list("quantity", flat=True))
+        == 4
+    )

@@ -102,6 +102,24 @@ def test_cancel_releases_stock_and_asks_for_a_refund_after_commit(
     assert kinds[-2:] == ["cancelled", "refund_requested"]
 
 
+def test_cancel_tells_the_registered_order_cancelled_callbacks(channel, warehouse, system_actor):
+    from orders import hooks
+
+    seen = []
+
+    def callback(*, order, actor):
+        seen.append((order.number, order.status, level(sku, warehouse).allocated))
+
+    sku = stocked_sku(quantity=10, warehouse=warehouse)
+    order = place_order(channel=channel, lines=[(sku, 2)])
+    hooks.order_cancelled.register(callback)
+    try:
+        order_cancel(order=order, reason="dup", actor=system_actor)
+    finally:
+        hooks.order_cancelled.unregister(callback)
+    assert seen == [(order.number, S.CANCELLED, 0)]
+
+
 def test_cancel_needs_a_reason_and_changes_nothing_without_one(channel, warehouse, system_actor):
     sku = stocked_sku(quantity=10, warehouse=warehouse)
     order = place_order(channel=channel, lines=[(sku, 1)])
