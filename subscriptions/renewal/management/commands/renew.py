@@ -88,7 +88,11 @@ class Command(BaseCommand):
         total = count_due(as_of)
         if options["limit"] is not None:
             total = min(total, options["limit"])
-        bar = None if options["no_progress"] else ProgressBar(total, sys.stderr)
+        bar = (
+            None
+            if options["no_progress"]
+            else ProgressBar(total, getattr(self.stderr, "_out", sys.stderr))
+        )
         run = renewal_run_execute(
             as_of=as_of, trigger=RunTrigger.MANUAL, limit=options["limit"],
             batch_size=options["batch_size"], progress=bar,
