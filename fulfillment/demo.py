@@ -18,6 +18,7 @@ from django.utils import timezone
 from fulfillment import services
 from fulfillment.carriers import TrackingUpdate
 from fulfillment.models import BinLocation, Carrier, ReturnRequest, Shipment, TrackingSource
+from fulfillment.services.shipments import SHIPPABLE_ORDER_STATUSES
 from fulfillment.statuses import ExceptionReason, ShipmentStatus
 from inventory.models import StockLevel
 from oms.core.actors import Actor
@@ -161,7 +162,11 @@ def seed(ctx: Any) -> None:
     transaction.on_commit(quiet.enable)
     carriers = _carriers(ctx)
     _bins()
-    pending = list(Shipment.objects.filter(status=S.PENDING).order_by("pk")[: 60 * ctx.scale])
+    # The same first parcels every run; those already advanced are skipped.
+    first = Shipment.objects.select_related("order").order_by("pk")[: 60 * ctx.scale]
+    pending = [
+        s for s in first if s.status == S.PENDING and s.order.status in SHIPPABLE_ORDER_STATUSES
+    ]
     if not pending:
         ctx.log("no pending shipments (seed orders first)")
     failures = 0
