@@ -52,6 +52,12 @@ def nice_ceiling(value: Number) -> int:
     return max(1, math.ceil(10 * base))  # pragma: no cover - the loop always returns
 
 
+def grid_steps(y_max: int) -> int:
+    """How many equal steps divide the axis into whole numbers (at most 5): a chart of
+    counts never shows a 0.25 order."""
+    return next(n for n in (4, 5, 3, 2, 1) if y_max % n == 0)
+
+
 def _fmt(value: Number) -> str:
     return f"{value:,}"
 
@@ -60,7 +66,7 @@ def _svg(width: int, height: int, label: str, body: list[str]) -> SafeString:
     return mark_safe(  # noqa: S308 - every interpolated text below is escaped
         f'<svg class="oms-chart" xmlns="http://www.w3.org/2000/svg" role="img" '
         f'viewBox="0 0 {width} {height}" width="100%" style="max-width:{width}px" '
-        f'aria-label="{escape(label)}" font-family="system-ui, sans-serif" font-size="11">'
+        f'aria-label="{escape(label)}" font-family="system-ui, sans-serif" font-size="12">'
         + "".join(body)
         + "</svg>"
     )
@@ -71,32 +77,44 @@ def column_chart(
     title: str,
     labels: Sequence[str],
     series: Sequence[Series],
-    width: int = 640,
+    width: int = 480,
     height: int = 220,
     value_format: Callable[[Number], str] = _fmt,
 ) -> SafeString:
     """Stacked columns, one per label (e.g. per day). The y axis starts at zero and ends at
     a round number above the tallest stack."""
-    left, right, top, bottom = 44, 8, 10, 40
+    left, right, top = 52, 8, 10
+    # Legend entries flow left to right and wrap; each row takes 16 px under the x labels.
+    legend: list[tuple[int, int, str, str]] = []
+    lx, row = left, 0
+    for j, s in enumerate(series):
+        needed = 26 + 7 * len(s.name)
+        if lx + needed > width and lx > left:
+            lx, row = left, row + 1
+        legend.append((lx, row, s.color or PALETTE[j % len(PALETTE)], s.name))
+        lx += needed
+    rows = row + 1 if series else 0
+    bottom = 24 + 16 * rows
+    height += 16 * max(rows - 1, 0)
     plot_w, plot_h = width - left - right, height - top - bottom
     count = len(labels)
     totals = [sum((s.values[i] for s in series), start=0) for i in range(count)]
     y_max = nice_ceiling(max(totals, default=0))
+    steps = grid_steps(y_max)
     body: list[str] = []
-    for k in range(5):  # grid lines and y labels at 0, 1/4, ... , 4/4 of the axis
-        tick = Decimal(y_max) * k / 4
-        y = top + plot_h - plot_h * k / 4
+    for k in range(steps + 1):  # grid lines and y labels on whole numbers: 0, y_max/steps, ...
+        tick = y_max * k // steps
+        y = top + plot_h - plot_h * k / steps
         body.append(
             f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="{GRID}"/>'
         )
-        shown = tick.normalize() if tick != tick.to_integral() else int(tick)
         body.append(
             f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" fill="{MUTED}">'
-            f"{escape(value_format(shown))}</text>"
+            f"{escape(value_format(tick))}</text>"
         )
     slot = plot_w / max(count, 1)
     bar_w = max(1.0, slot * 0.7)
-    label_every = max(1, math.ceil(count / 10))
+    label_every = max(1, math.ceil(count / 7))
     for i, label in enumerate(labels):
         x = left + i * slot + (slot - bar_w) / 2
         base: float = top + plot_h
@@ -113,20 +131,17 @@ def column_chart(
                 f"<title>{escape(label)} · {escape(s.name)}: {escape(value_format(value))}</title>"
                 "</rect>"
             )
-        if i % label_every == 0 or i == count - 1:
+        if i % label_every == 0:
             body.append(
                 f'<text x="{x + bar_w / 2:.1f}" y="{top + plot_h + 14}" text-anchor="middle" '
                 f'fill="{MUTED}">{escape(label)}</text>'
             )
-    # Legend under the axis.
-    lx = left
-    for j, s in enumerate(series):
-        color = s.color or PALETTE[j % len(PALETTE)]
+    for lx, row, color, name in legend:
+        y = height - 16 * (rows - row)
         body.append(
-            f'<rect x="{lx}" y="{height - 14}" width="10" height="10" rx="2" fill="{color}"/>'
-            f'<text x="{lx + 14}" y="{height - 5}" fill="{INK}">{escape(s.name)}</text>'
+            f'<rect x="{lx}" y="{y + 2}" width="10" height="10" rx="2" fill="{color}"/>'
+            f'<text x="{lx + 14}" y="{y + 11}" fill="{INK}">{escape(name)}</text>'
         )
-        lx += 24 + 7 * len(s.name)
     return _svg(width, height, title, body)
 
 
@@ -134,9 +149,9 @@ def bar_chart(
     *,
     title: str,
     rows: Sequence[BarRow],
-    width: int = 640,
+    width: int = 480,
     row_height: int = 26,
-    label_width: int = 180,
+    label_width: int = 150,
     color: str = PALETTE[0],
     marker_name: str = "",
     value_format: Callable[[Number], str] = _fmt,

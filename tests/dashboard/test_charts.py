@@ -3,7 +3,14 @@ from decimal import Decimal
 
 import pytest
 
-from oms.dashboard.charts import BarRow, Series, bar_chart, column_chart, nice_ceiling
+from oms.dashboard.charts import (
+    BarRow,
+    Series,
+    bar_chart,
+    column_chart,
+    grid_steps,
+    nice_ceiling,
+)
 
 
 @pytest.mark.parametrize(
@@ -64,6 +71,20 @@ def test_bar_chart_draws_markers_and_printed_values():
     )
     assert "A @ W1: 3 (reorder point 10)" in svg
     assert ">none</text>" in svg
+
+
+@pytest.mark.parametrize(
+    ("y_max", "steps"), [(1, 1), (2, 2), (3, 3), (5, 5), (10, 5), (20, 4), (25, 5), (200, 4)]
+)
+def test_grid_steps_keep_ticks_whole(y_max, steps):
+    assert grid_steps(y_max) == steps
+    assert y_max % steps == 0
+
+
+def test_count_axis_has_whole_ticks():
+    svg = str(column_chart(title="x", labels=["a"], series=[Series("n", [1])]))
+    ticks = re.findall(r'text-anchor="end" fill="#5d6778">([^<]*)</text>', svg)
+    assert ticks == ["0", "1"]
 
 
 def test_labels_are_escaped():
