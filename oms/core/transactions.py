@@ -20,7 +20,10 @@ def on_commit(func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
     Emails, Celery tasks and outbound calls go through here so a rolled-back write never
     leaves a side effect behind. A failing side effect is logged, never raised into the
     committed request (``robust``)."""
-    transaction.on_commit(functools.partial(func, *args, **kwargs), robust=True)
+    callback = functools.partial(func, *args, **kwargs)
+    # Django names a failing robust callback by __qualname__, which a partial lacks.
+    callback.__qualname__ = getattr(func, "__qualname__", repr(func))  # type: ignore[attr-defined]
+    transaction.on_commit(callback, robust=True)
 
 
 def lock_in_pk_order(queryset: models.QuerySet[M], *, of: tuple[str, ...] = ()) -> list[M]:
