@@ -18,6 +18,7 @@ from .models import (
     LIVE_STATUSES,
     PeriodOverride,
     Plan,
+    PlanItem,
     PlanPrice,
     PlanVersion,
     ProrationAdjustment,
@@ -241,6 +242,13 @@ def _outcome(
     return Outcome.RENEW
 
 
+def _plan_items(version: PlanVersion) -> list[PlanItem]:
+    """The version's items with their SKUs: from the prefetch cache when there is one."""
+    if "items" in getattr(version, "_prefetched_objects_cache", {}):
+        return list(version.items.all())
+    return list(version.items.select_related("sku").order_by("id"))
+
+
 def _fmt(day: dt.date) -> str:
     return day.isoformat()
 
@@ -282,7 +290,7 @@ def renewal_preview(
         return preview
 
     swaps = {int(sw["from_sku_id"]): sw for sw in (override.swaps if override else [])}
-    for item in version.items.all():
+    for item in _plan_items(version):
         swap = swaps.get(item.sku_id)
         if swap is not None:
             preview.items.append(

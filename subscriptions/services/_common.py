@@ -69,12 +69,16 @@ def guard(subscription: Subscription, change: str) -> None:
 
 
 def lock(subscription: Subscription) -> Subscription:
-    """Re-read the subscription FOR UPDATE (the same row lock the renewal claim takes)."""
-    return (
-        Subscription.objects.select_for_update(of=("self",))
-        .select_related("plan_version__plan", "customer")
-        .get(pk=subscription.pk)
-    )
+    """Re-read the subscription FOR UPDATE (the same row lock the renewal claim takes), then
+    load it with everything ``renewal_preview`` reads.
+
+    The lock is taken by a query without joins on purpose: PostgreSQL re-checks a row that
+    another transaction updated while we waited, and with a join on ``plan_version`` a
+    concurrent plan change makes the re-check drop the row (the query finds nothing)."""
+    from ..selectors import with_renewal_data
+
+    list(Subscription.objects.select_for_update().filter(pk=subscription.pk).values_list("pk"))
+    return with_renewal_data(Subscription.objects.all()).get(pk=subscription.pk)
 
 
 def set_status(subscription: Subscription, target: str) -> None:
