@@ -191,6 +191,9 @@ SPECTACULAR_SETTINGS = {
         "OrderEventKindEnum": "orders.models.OrderEventKind",
         "AddressKindEnum": "customers.models.AddressKind",
         "SubscriptionStatusEnum": "subscriptions.models.SubscriptionStatus",
+        "ShipmentStatusEnum": "fulfillment.statuses.ShipmentStatus",
+        "ReturnStatusEnum": "fulfillment.statuses.ReturnStatus",
+        "ReturnReasonEnum": "fulfillment.statuses.ReturnReason",
     },
 }
 
