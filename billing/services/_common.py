@@ -19,7 +19,7 @@ from ..models import (
 )
 
 
-def event(
+def build_event(
     *,
     kind: str,
     actor: Actor,
@@ -28,7 +28,8 @@ def event(
     message: str = "",
     payload: dict[str, Any] | None = None,
 ) -> BillingEvent:
-    return BillingEvent.objects.create(
+    """An unsaved event row (for ``bulk_create`` where one flow writes several)."""
+    return BillingEvent(
         invoice=invoice,
         customer_id=customer_id
         if customer_id is not None
@@ -38,6 +39,27 @@ def event(
         payload=payload or {},
         **actor.as_fields(),
     )
+
+
+def event(
+    *,
+    kind: str,
+    actor: Actor,
+    invoice: Invoice | None = None,
+    customer_id: int | None = None,
+    message: str = "",
+    payload: dict[str, Any] | None = None,
+) -> BillingEvent:
+    row = build_event(
+        kind=kind,
+        actor=actor,
+        invoice=invoice,
+        customer_id=customer_id,
+        message=message,
+        payload=payload,
+    )
+    row.save(force_insert=True)
+    return row
 
 
 def _next_number(sequence: str, prefix: str) -> str:
@@ -60,7 +82,11 @@ def next_credit_note_number() -> str:
 
 def lock_invoice(invoice: Invoice | int) -> Invoice:
     pk = invoice if isinstance(invoice, int) else invoice.pk
-    return Invoice.objects.select_for_update(of=("self",)).select_related("customer").get(pk=pk)
+    return (
+        Invoice.objects.select_for_update(of=("self",))
+        .select_related("customer", "subscription")
+        .get(pk=pk)
+    )
 
 
 def lock_attempt(attempt: PaymentAttempt | int) -> PaymentAttempt:

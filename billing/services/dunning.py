@@ -205,9 +205,15 @@ def _exhaust(case: DunningCase, *, invoice: Invoice, actor: Actor) -> None:
     on_commit(notifications.send_dunning_exhausted_email, invoice.pk)
 
 
-def dunning_recovered(*, invoice: Invoice, actor: Actor) -> DunningCase | None:
+def dunning_recovered(
+    *, invoice: Invoice, actor: Actor, may_have_case: bool = True
+) -> DunningCase | None:
     """The invoice got paid: close its case and give the subscription back its status."""
-    case = DunningCase.objects.select_for_update().filter(invoice=invoice).first()
+    case = (
+        DunningCase.objects.select_for_update().filter(invoice=invoice).first()
+        if may_have_case
+        else None
+    )
     if case is not None and case.state != DunningState.RECOVERED:
         _set_state(case, DunningState.RECOVERED)
         case.ended_at = timezone.now()
@@ -219,9 +225,10 @@ def dunning_recovered(*, invoice: Invoice, actor: Actor) -> DunningCase | None:
             invoice=invoice,
             payload={"failures": case.failures},
         )
-    if invoice.subscription_id:
+    subscription = invoice.subscription if invoice.subscription_id else None
+    if subscription is not None and subscription.status == "past_due":
         _subscriptions.payment_recovered(
-            subscription=invoice.subscription, actor=actor, reason=f"Invoice {invoice.number} paid."
+            subscription=subscription, actor=actor, reason=f"Invoice {invoice.number} paid."
         )
     return case
 

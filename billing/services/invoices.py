@@ -20,6 +20,7 @@ from oms.core.transitions import check_transition
 from .. import conf, errors
 from ..models import (
     INVOICE_TRANSITIONS,
+    BillingEvent,
     BillingEventKind,
     BillingReason,
     CollectionMethod,
@@ -30,7 +31,14 @@ from ..models import (
 )
 from ..selectors import TaxResolver
 from ..tax import LineTax, TaxTreatment, breakdown, line_tax
-from ._common import account_flags, event, lock_invoice, next_invoice_number, recompute_amount_due
+from ._common import (
+    account_flags,
+    build_event,
+    event,
+    lock_invoice,
+    next_invoice_number,
+    recompute_amount_due,
+)
 
 if TYPE_CHECKING:
     from customers.models import Customer
@@ -94,6 +102,7 @@ def _create(
     address: dict[str, Any] | None = None,
     resolver: TaxResolver | None = None,
     memo: str = "",
+    finalize: bool = False,
 ) -> Invoice:
     if not lines:
         raise ValidationError("An invoice needs at least one line.", code=errors.INVOICE_EMPTY)
@@ -146,6 +155,16 @@ def _create(
         memo=memo,
     )
     recompute_amount_due(invoice)
+    events = [
+        build_event(
+            kind=BillingEventKind.INVOICE_CREATED,
+            actor=actor,
+            invoice=invoice,
+            payload={"total": invoice.total, "currency": currency, "reason": billing_reason},
+        )
+    ]
+    if finalize:  # open at once: one INSERT instead of an INSERT and an UPDATE
+        _apply_finalize(invoice)
     invoice.save(force_insert=True)
     InvoiceLine.objects.bulk_create(
         [
@@ -173,16 +192,14 @@ def _create(
             for position, (item, treatment, lt) in enumerate(rows, start=1)
         ]
     )
-    event(
-        kind=BillingEventKind.INVOICE_CREATED,
-        actor=actor,
-        invoice=invoice,
-        payload={"total": invoice.total, "currency": currency, "reason": billing_reason},
-    )
+    if finalize:
+        events += _finalize_events(invoice, actor=actor)
+    BillingEvent.objects.bulk_create(events)
     return invoice
 
 
-def _finalize(invoice: Invoice, *, actor: Actor) -> Invoice:
+def _apply_finalize(invoice: Invoice) -> list[str]:
+    """Draft → open in memory (→ paid when nothing is due). Returns the changed fields."""
     _set_status(invoice, InvoiceStatus.OPEN)
     now = timezone.now()
     invoice.finalized_at = now
@@ -198,24 +215,38 @@ def _finalize(invoice: Invoice, *, actor: Actor) -> Invoice:
         _set_status(invoice, InvoiceStatus.PAID)
         invoice.paid_at = now
         fields.append("paid_at")
-    invoice.save(update_fields=fields)
-    event(
-        kind=BillingEventKind.INVOICE_FINALIZED,
-        actor=actor,
-        invoice=invoice,
-        payload={"due": invoice.amount_due},
-    )
-    if invoice.status == InvoiceStatus.PAID:
-        event(
-            kind=BillingEventKind.INVOICE_PAID,
+    return fields
+
+
+def _finalize_events(invoice: Invoice, *, actor: Actor) -> list[BillingEvent]:
+    events = [
+        build_event(
+            kind=BillingEventKind.INVOICE_FINALIZED,
             actor=actor,
             invoice=invoice,
-            message="Nothing to collect.",
+            payload={"due": invoice.amount_due},
+        )
+    ]
+    if invoice.status == InvoiceStatus.PAID:
+        events.append(
+            build_event(
+                kind=BillingEventKind.INVOICE_PAID,
+                actor=actor,
+                invoice=invoice,
+                message="Nothing to collect.",
+            )
         )
     elif invoice.collection_method == CollectionMethod.SEND_INVOICE:
         from .. import notifications
 
         on_commit(notifications.send_invoice_email, invoice.pk)
+    return events
+
+
+def _finalize(invoice: Invoice, *, actor: Actor) -> Invoice:
+    fields = _apply_finalize(invoice)
+    invoice.save(update_fields=fields)
+    BillingEvent.objects.bulk_create(_finalize_events(invoice, actor=actor))
     return invoice
 
 
@@ -253,10 +284,9 @@ def invoice_create_for_period(
             period_end=period_end,
             address=subscription.shipping_address or None,
             resolver=resolver,
+            finalize=finalize,
         )
         _mark_adjustments(invoice, lines)
-        if finalize:
-            _finalize(invoice, actor=actor)
         return invoice
 
 
@@ -387,9 +417,8 @@ def invoice_create_for_order(*, order: Order, actor: Actor, finalize: bool = Tru
             billing_reason=BillingReason.ORDER,
             order=order,
             address=(order.billing_address or order.shipping_address or None),
+            finalize=finalize,
         )
-        if finalize:
-            _finalize(invoice, actor=actor)
         return invoice
 
 
@@ -415,9 +444,8 @@ def invoice_create(
             subscription=subscription,
             address=(subscription.shipping_address or None) if subscription is not None else None,
             memo=memo,
+            finalize=finalize,
         )
-        if finalize:
-            _finalize(invoice, actor=actor)
         return invoice
 
 

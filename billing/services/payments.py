@@ -45,6 +45,7 @@ from ..models import (
     INVOICE_TRANSITIONS,
     AttemptState,
     AttemptTrigger,
+    BillingEvent,
     BillingEventKind,
     DunningCase,
     DunningState,
@@ -54,7 +55,14 @@ from ..models import (
     PaymentMethod,
 )
 from ..selectors import attempts_to_reconcile, payment_method_default
-from ._common import account_flags, event, lock_attempt, lock_invoice, recompute_amount_due
+from ._common import (
+    account_flags,
+    build_event,
+    event,
+    lock_attempt,
+    lock_invoice,
+    recompute_amount_due,
+)
 
 if TYPE_CHECKING:
     from customers.models import Customer
@@ -410,7 +418,7 @@ def _record_payment(*, invoice: Invoice, attempt: PaymentAttempt, actor: Actor) 
     from .. import notifications, tasks
     from .dunning import dunning_recovered
 
-    event(
+    succeeded = build_event(
         kind=BillingEventKind.PAYMENT_SUCCEEDED,
         actor=actor,
         invoice=invoice,
@@ -420,20 +428,14 @@ def _record_payment(*, invoice: Invoice, attempt: PaymentAttempt, actor: Actor) 
             "payment_intent": attempt.stripe_payment_intent_id,
         },
     )
+    invoice.amount_paid += attempt.amount
     if invoice.status not in PAYABLE:
         # A late success on an invoice already paid (or voided): give the money back.
-        event(
-            kind=BillingEventKind.PAYMENT_SUCCEEDED,
-            actor=actor,
-            invoice=invoice,
-            message="Overpayment: refunding this attempt.",
-            payload={"attempt": attempt.attempt_number},
-        )
-        invoice.amount_paid += attempt.amount
+        succeeded.message = "Overpayment: this payment is refunded automatically."
+        succeeded.save(force_insert=True)
         invoice.save(update_fields=["amount_paid", "updated_at"])
         on_commit(tasks.refund_overpayment_task.delay, attempt.pk)
         return
-    invoice.amount_paid += attempt.amount
     recompute_amount_due(invoice)
     fields = ["amount_paid", "amount_due", "updated_at"]
     if invoice.amount_due == 0:
@@ -444,9 +446,13 @@ def _record_payment(*, invoice: Invoice, attempt: PaymentAttempt, actor: Actor) 
         invoice.paid_at = timezone.now()
         fields += ["status", "paid_at"]
     invoice.save(update_fields=fields)
+    events = [succeeded]
     if invoice.status == InvoiceStatus.PAID:
-        event(kind=BillingEventKind.INVOICE_PAID, actor=actor, invoice=invoice)
-        dunning_recovered(invoice=invoice, actor=actor)
+        events.append(build_event(kind=BillingEventKind.INVOICE_PAID, actor=actor, invoice=invoice))
+    BillingEvent.objects.bulk_create(events)
+    if invoice.status == InvoiceStatus.PAID:
+        # Only a failed attempt opens a dunning case: a first attempt cannot have one.
+        dunning_recovered(invoice=invoice, actor=actor, may_have_case=attempt.attempt_number > 1)
         if attempt.trigger != AttemptTrigger.RENEWAL:
             on_commit(notifications.send_payment_receipt_email, invoice.pk, attempt.pk)
 
