@@ -123,3 +123,13 @@ def test_nothing_to_pay_goes_back_to_the_list(portal_client, portal_customer):
     invoice_void(invoice=invoice, reason="test", actor=ACTOR)
     response = portal_client.get(f"/portal/invoices/{invoice.pk}/pay/")
     assert response.status_code == 302 and response["Location"] == "/portal/invoices/"
+
+
+def test_invoice_list_query_count_is_bounded(
+    portal_client, portal_customer, django_assert_max_num_queries
+):
+    for amount in (1000, 2000, 3000, 4000):
+        make_invoice(customer=portal_customer, amounts=[amount], currency="USD")
+    with django_assert_max_num_queries(7):
+        body = portal_client.get("/portal/invoices/").content.decode()
+    assert body.count("data-invoice-id") == 4

@@ -304,3 +304,20 @@ def test_a_confirmation_whose_preview_changed_is_shown_again(
     assert sub.quantity == 1
     assert not ProrationAdjustment.objects.filter(subscription=sub).exists()
     assert _confirm_token(again) != token
+
+
+def test_the_renewal_reminder_links_land_on_this_subscription(portal_client, portal_subscription):
+    from django.urls import resolve
+
+    from subscriptions.renewal.steps import portal_links
+
+    links = portal_links(portal_subscription.pk)
+    path = links["manage"].split("localhost:8000", 1)[1]
+    match = resolve(path)
+    assert (match.view_name, match.kwargs) == (
+        "portal:subscription",
+        {"pk": portal_subscription.pk},
+    )
+    body = portal_client.get(path).content.decode()
+    for anchor in (links["skip"], links["change"]):
+        assert f'id="{anchor.rsplit("#", 1)[1]}"' in body
