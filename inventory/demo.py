@@ -63,7 +63,7 @@ GEAR = [("MUG-STONE", "Stoneware mug", 1800, 350), ("MUG-ENAMEL", "Enamel camp m
         ("POSTCARD", "Origin postcard", 100, 10), ("SAMPLER-TEA", "Tea sampler tin", 900, 120),
         ("SPOON-MEASURE", "Measuring spoon", 600, 40), ("BRUSH-GRINDER", "Grinder brush", 500, 30),
         ("CUP-TASTING", "Cupping bowl", 1400, 300), ("DRIPPER-KALITA", "Kalita wave dripper", 3400, 500)]  # fmt: skip
-OPENING = [0, 4, 12, 40, 120, 400]
+OPENING = [0, 10, 60, 150, 400, 800]
 DIGITAL = [("GUIDE-BREW", "Brew guide (PDF)", 500), ("CLUB-MEMBER", "Club membership (digital)", 0)]
 
 
@@ -164,6 +164,8 @@ def seed(ctx: Any) -> None:
             # Some SKUs run low on purpose so the console shows alerts and backorders.
             # Deterministic per (SKU, warehouse), so a second run adds nothing.
             quantity = OPENING[zlib.crc32(f"{sku.code}@{code}".encode()) % len(OPENING)]
+            if not quantity and code != "us-west":
+                quantity = 10  # every SKU stays sellable in both regions
             quantity *= ctx.scale
             if sku.code in ("COF-01", "COF-02", "FILTER-V60", "POSTCARD"):
                 quantity = 300 * ctx.scale
@@ -174,7 +176,10 @@ def seed(ctx: Any) -> None:
                 reason="opening stock", actor=actor,
             )  # fmt: skip
             stock_level_set_thresholds(
-                level=level, reorder_point=min(50, quantity // 4 + 10), safety_stock=5, actor=actor
+                level=level,
+                reorder_point=min(100, max(4, quantity // 3)),
+                safety_stock=2,
+                actor=actor,
             )
 
     ctx.shared["warehouses"] = warehouses

@@ -23,5 +23,5 @@ class Command(BaseCommand):
             where = ", ".join(f"{code}:{units}" for code, units in f.available_by_warehouse.items())
             self.stdout.write(
                 f"{f.code:<24}{f.demand:>8}{f.usable:>8}{f.shortfall:>8}  "
-                f"{f.short_on.isoformat() if f.short_on else '-':<10}{where}"
+                f"{f.short_on.isoformat() if f.short_on else '-':<12}{where}"
             )
