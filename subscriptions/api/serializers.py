@@ -11,6 +11,14 @@ from subscriptions.periods import IntervalUnit
 from subscriptions.selectors import Outcome
 from subscriptions.services import POLICIES
 
+# Channels act for customers: they may defer a change to the end of the term, but only
+# operators (the console) may apply a downgrade immediately (a credit) or waive proration.
+CHANNEL_POLICIES = [p for p in POLICIES if p == "end_of_term"]
+POLICY_HELP = (
+    "Default: an upgrade applies now with proration, a downgrade at the end of the term. "
+    "'end_of_term' defers any change to the next renewal."
+)
+
 OUTCOME_CHOICES = [(o, o.replace("_", " ")) for o in Outcome.ALL]
 
 
@@ -174,15 +182,17 @@ class SubscriptionChangePlanSerializer(serializers.Serializer):
     plan = serializers.SlugField(help_text="Code of the plan to switch to (its current version).")
     quantity = serializers.IntegerField(min_value=1, required=False)
     policy = serializers.ChoiceField(
-        choices=POLICIES,
+        choices=CHANNEL_POLICIES,
         required=False,
-        help_text="Default: upgrades immediately, downgrades at term end.",
+        help_text=POLICY_HELP,
     )
 
 
 class SubscriptionChangeQuantitySerializer(serializers.Serializer):
     quantity = serializers.IntegerField(min_value=1)
-    policy = serializers.ChoiceField(choices=POLICIES, required=False)
+    policy = serializers.ChoiceField(
+        choices=CHANNEL_POLICIES, required=False, help_text=POLICY_HELP
+    )
 
 
 class SubscriptionChangeFrequencySerializer(serializers.Serializer):

@@ -256,3 +256,24 @@ def test_plans_list(api_client, plan, django_assert_max_num_queries):
         {"currency": "USD", "amount": 1000, "setup_fee": 0}
     ]
     assert names["SaaS"]["current_version"]["items"] == []
+
+
+def test_channels_cannot_waive_proration_or_force_an_immediate_downgrade(
+    api_client, customer, plan, sku
+):
+    sub = make_subscription(plan=plan, customer=customer, start_date=D(2026, 1, 1), renewed=1)
+    bigger = make_plan(price=2000, items=[(sku, 1)])
+    for policy in ("none", "immediate"):
+        response = api_client.post(
+            f"/api/v1/subscriptions/{sub.pk}/change-plan/",
+            {"plan": bigger.code, "policy": policy},
+            format="json",
+        )
+        assert response.status_code == 400 and "policy" in response.json()["error"]["fields"]
+    deferred = api_client.post(
+        f"/api/v1/subscriptions/{sub.pk}/change-plan/",
+        {"plan": bigger.code, "policy": "end_of_term"},
+        format="json",
+    )
+    assert deferred.status_code == 200 and deferred.json()["change"]["scheduled"] is True
+    assert not ProrationAdjustment.objects.exists()
