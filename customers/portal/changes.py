@@ -214,6 +214,46 @@ class CancelForm(SubscriptionForm):
         return {"reason": reason, "at_period_end": self.cleaned_data["when"] == "period_end"}
 
 
+class RescheduleForm(SubscriptionForm):
+    next_renewal_date = forms.DateField(
+        label="Next delivery on", widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def setup(self) -> None:
+        self.fields["next_renewal_date"].initial = self.subscription.next_renewal_date
+
+    def service_kwargs(self) -> dict[str, Any]:
+        return {"next_renewal_date": self.cleaned_data["next_renewal_date"]}
+
+
+class AddonForm(SubscriptionForm):
+    sku = forms.TypedChoiceField(label="Add to my next box", coerce=int)
+    quantity = forms.IntegerField(min_value=1, max_value=10, initial=1)
+
+    def setup(self) -> None:
+        _choices(self, "sku").choices = [
+            (sku.pk, f"{sku.name} ({sku.code})")
+            for sku in selectors.swap_candidates(subscription=self.subscription)
+        ]
+
+    def service_kwargs(self) -> dict[str, Any]:
+        # Never a customer-chosen price: the service prices the SKU in the currency.
+        return {"sku": self.cleaned_data["sku"], "quantity": self.cleaned_data["quantity"]}
+
+
+class PlanForm(SubscriptionForm):
+    plan = forms.TypedChoiceField(label="Switch to", coerce=int, widget=forms.RadioSelect)
+
+    def setup(self) -> None:
+        self.plans = {
+            plan.pk: plan for plan in selectors.plans_for_switch(subscription=self.subscription)
+        }
+        _choices(self, "plan").choices = [(pk, plan.name) for pk, plan in self.plans.items()]
+
+    def service_kwargs(self) -> dict[str, Any]:
+        return {"plan": self.plans[self.cleaned_data["plan"]]}
+
+
 class EmptyForm(SubscriptionForm):
     pass
 
@@ -282,6 +322,33 @@ CHANGES: dict[str, ChangeSpec] = {
             "Swapped for your next box.",
         ),
         ChangeSpec(
+            "addon",
+            "Add something to the next box",
+            "Add it",
+            AddonForm,
+            sub_services.preview_subscription_add_addon,
+            sub_services.subscription_add_addon,
+            "Added to your next box.",
+        ),
+        ChangeSpec(
+            "reschedule",
+            "Change the next delivery date",
+            "Move my delivery",
+            RescheduleForm,
+            sub_services.preview_subscription_reschedule,
+            sub_services.subscription_reschedule,
+            "Your next delivery date is changed.",
+        ),
+        ChangeSpec(
+            "plan",
+            "Change plan",
+            "Change plan",
+            PlanForm,
+            sub_services.preview_subscription_change_plan,
+            sub_services.subscription_change_plan,
+            "Your plan is changed.",
+        ),
+        ChangeSpec(
             "frequency",
             "Change how often",
             "Change frequency",
@@ -342,7 +409,10 @@ def available_changes(subscription: Subscription) -> list[str]:
         "pause": "pause",
         "resume": "resume",
         "swap": "swap_item",
+        "addon": "add_addon",
+        "reschedule": "reschedule",
         "frequency": "change_frequency",
+        "plan": "change_plan",
         "address": "change_address",
         "quantity": "change_quantity",
         "cancel": "cancel_now",

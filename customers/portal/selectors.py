@@ -14,7 +14,7 @@ from fulfillment.models import Shipment, ShipmentLine, TrackingEvent
 from fulfillment.statuses import ShipmentStatus
 from inventory.models import Sku
 from orders.models import Order, OrderLine, OrderStatus
-from subscriptions.models import LIVE_STATUSES, Subscription, SubscriptionEvent
+from subscriptions.models import LIVE_STATUSES, Plan, PlanVersion, Subscription, SubscriptionEvent
 from subscriptions.selectors import Outcome, renewal_preview, with_renewal_data
 
 
@@ -90,6 +90,28 @@ def swap_candidates(*, subscription: Subscription) -> QuerySet[Sku]:
         .order_by("product__name", "code")
         .distinct()
     )
+
+
+def plans_for_switch(*, subscription: Subscription) -> list[Plan]:
+    """Active plans, other than the current one, whose latest version has a price in the
+    subscription's currency (the change-plan service moves to a plan's latest version)."""
+    plans = (
+        Plan.objects.filter(is_active=True)
+        .exclude(pk=subscription.plan_version.plan_id)
+        .prefetch_related(
+            Prefetch(
+                "versions",
+                queryset=PlanVersion.objects.prefetch_related("prices").order_by("-version"),
+            )
+        )
+        .order_by("name")
+    )
+    offered = []
+    for plan in plans:
+        latest = next(iter(plan.versions.all()), None)
+        if latest and any(p.currency == subscription.currency for p in latest.prices.all()):
+            offered.append(plan)
+    return offered
 
 
 # --------------------------------------------------------------------------- orders

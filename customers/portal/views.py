@@ -21,7 +21,7 @@ from oms.core.actors import Actor
 from oms.core.errors import ApplicationError
 from oms.core.money import Money
 from orders.models import Order
-from subscriptions.models import LIVE_STATUSES, Subscription, SubscriptionStatus
+from subscriptions.models import LIVE_STATUSES, PlanVersion, Subscription, SubscriptionStatus
 from subscriptions.periods import describe_interval
 from subscriptions.selectors import Outcome, upcoming_renewal
 from subscriptions.services import ChangePreview
@@ -293,7 +293,7 @@ def _detail_rows(subscription: Subscription, preview: ChangePreview) -> list[tup
                 str(_money(d["new_period_total"], preview.currency)),
             )
         )
-    if "quantity" in d:
+    if "quantity" in d and d["quantity"] != subscription.quantity:
         rows.append(("Quantity", str(subscription.quantity), str(d["quantity"])))
     if "interval_unit" in d:
         rows.append(
@@ -308,6 +308,19 @@ def _detail_rows(subscription: Subscription, preview: ChangePreview) -> list[tup
         rows.append(("Ship to", _one_line(before), _one_line(after)))
     if "swap" in d:
         rows.append(("Item", d["swap"]["from_sku_code"], d["swap"]["to_sku_code"]))
+    if "addon" in d:
+        addon = d["addon"]
+        rows.append(
+            (
+                "Next invoice",
+                "",
+                f"+ {_money(d['amount_at_renewal'], preview.currency)} "
+                f"({addon['quantity']} × {addon['sku_code']})",
+            )
+        )
+    if "plan_version_id" in d and d["plan_version_id"] != subscription.plan_version_id:
+        new = PlanVersion.objects.select_related("plan").get(pk=d["plan_version_id"])
+        rows.append(("Plan", subscription.plan_version.plan.name, new.plan.name))
     return rows
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from subscriptions.models import (
     PeriodOverride,
+    Plan,
     ProrationAdjustment,
     Subscription,
     SubscriptionEvent,
@@ -321,3 +322,57 @@ def test_the_renewal_reminder_links_land_on_this_subscription(portal_client, por
     body = portal_client.get(path).content.decode()
     for anchor in (links["skip"], links["change"]):
         assert f'id="{anchor.rsplit("#", 1)[1]}"' in body
+
+
+def test_add_a_one_time_addon_priced_by_the_catalogue(portal_client, portal_subscription, box_skus):
+    sub = portal_subscription
+    light = box_skus[1]  # 12.00 USD in the catalogue
+    # A price smuggled into the form is ignored: the service prices the SKU.
+    preview, done = _change(
+        portal_client, sub, "addon", {"sku": light.pk, "quantity": 2, "unit_amount": 1}
+    )
+    assert (
+        "Adds 2 × BEANS-LIGHT to the box of 2026-03-15 for 24.00 USD." in preview.content.decode()
+    )
+    assert done.status_code == 302
+    override = PeriodOverride.objects.get(subscription=sub, period_start=D(2026, 3, 15))
+    assert override.addons[0]["unit_amount"] == 1200
+    page = portal_client.get(f"/portal/subscriptions/{sub.pk}/").content.decode()
+    assert 'id="upcoming-total">34.00 USD' in page
+
+
+def test_reschedule_the_next_delivery(portal_client, portal_subscription):
+    sub = portal_subscription
+    preview, done = _change(portal_client, sub, "reschedule", {"next_renewal_date": "2026-03-20"})
+    assert "Next renewal moved to 2026-03-20 from 2026-03-15." in preview.content.decode()
+    sub.refresh_from_db()
+    assert sub.next_renewal_date == D(2026, 3, 20)
+    past = portal_client.post(
+        f"/portal/subscriptions/{sub.pk}/reschedule/", {"next_renewal_date": "2026-03-01"}
+    )
+    assert "In the past." in past.content.decode()
+    sub.refresh_from_db()
+    assert sub.next_renewal_date == D(2026, 3, 20)
+
+
+def test_change_plan_offers_only_active_plans_priced_in_my_currency(
+    portal_client, portal_subscription
+):
+    from tests.factories.subscriptions import make_plan
+
+    bigger = make_plan(name="Coffee Club Plus", price=1500)
+    make_plan(name="Euro Club", price=1500, currency="EUR")
+    old = make_plan(name="Old Club", price=500)
+    Plan.objects.filter(pk=old.pk).update(is_active=False)  # retired (an operator's edit)
+    form = portal_client.get(
+        f"/portal/subscriptions/{portal_subscription.pk}/plan/"
+    ).content.decode()
+    assert "Coffee Club Plus" in form
+    assert "Euro Club" not in form and "Old Club" not in form
+
+    preview, done = _change(portal_client, portal_subscription, "plan", {"plan": bigger.pk})
+    body = preview.content.decode()
+    assert "Coffee Club Plus" in body
+    assert done.status_code == 302
+    portal_subscription.refresh_from_db()
+    assert portal_subscription.plan_version.plan_id == bigger.pk  # an upgrade applies at once
