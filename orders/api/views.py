@@ -34,8 +34,12 @@ def _customer_for(view: ChannelAPIView, data: dict[str, Any], actor: Actor) -> C
     upserted by the channel's customer id or found by email, else created. Runs before (and
     outside) the intake transaction: a refused order leaves at most an up-to-date customer."""
     if "customer_id" in data:
-        customer = customer_selectors.customer_get_for_channel(
-            channel=view.channel, pk=data["customer_id"]
+        # Visibility only: the order needs no addresses or references (one query).
+        customer = (
+            customer_selectors.customer_list_for_channel(channel=view.channel)
+            .prefetch_related(None)
+            .filter(pk=data["customer_id"])
+            .first()
         )
         if customer is None:
             raise NotFound(

@@ -212,3 +212,26 @@ def test_note_via_api(api_client, channel, sku):
         f"/api/v1/orders/{order.pk}/notes/", {"text": "Call first"}, format="json"
     )
     assert response.status_code == 201 and response.json()["kind"] == "note"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_placing_over_http_has_a_fixed_query_count(
+    api_client, channel, django_assert_max_num_queries, without_upper_hooks, warehouse
+):
+    """Authentication 1 (+1 to note the key's use, at most once a minute), Idempotency-Key
+    claim 3 (BEGIN, INSERT, COMMIT) and completion 1, customer visibility 1, intake 14 (see
+    test_intake) = 21, for 1 or 10 lines. The callbacks of billing and fulfillment are
+    theirs to count."""
+    skus = [stocked_sku(quantity=50, warehouse=warehouse) for _ in range(10)]
+    customer = CustomerFactory(source_channel=channel)
+    for n, key in ((1, "a"), (10, "b")):
+        body = {
+            "customer_id": customer.pk,
+            "lines": [{"sku": s.code, "quantity": 1} for s in skus[:n]],
+            "shipping_address": ADDRESS,
+        }
+        with django_assert_max_num_queries(21):
+            response = api_client.post(
+                "/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY=key
+            )
+        assert response.status_code == 201 and len(response.json()["lines"]) == n
