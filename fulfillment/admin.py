@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from oms.core.admin_actions import form_action
-from oms.core.errors import ApplicationError
+from oms.core.errors import ApplicationError, ValidationError
 
 from . import selectors, services
 from .models import (
@@ -115,6 +115,38 @@ class ExceptionForm(forms.Form):
     note = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
 
 
+class SplitForm(forms.Form):
+    lines = forms.CharField(
+        help_text="Units to move into a new parcel, as order line number:units, e.g. '1:2, 3:1'."
+    )
+
+    def clean_lines(self) -> dict[int, int]:
+        wanted: dict[int, int] = {}
+        for part in self.cleaned_data["lines"].replace(";", ",").split(","):
+            if not part.strip():
+                continue
+            try:
+                line_no, units = (int(x) for x in part.split(":"))
+            except ValueError:
+                raise forms.ValidationError(f"'{part.strip()}' is not line:units.") from None
+            wanted[line_no] = wanted.get(line_no, 0) + units
+        if not wanted:
+            raise forms.ValidationError("Name at least one line.")
+        return wanted
+
+
+def _split(*, obj: Shipment, actor: Any, lines: dict[int, int]) -> Any:
+    by_no = {
+        row.order_line.line_no: row.order_line_id for row in obj.lines.select_related("order_line")
+    }
+    unknown = sorted(set(lines) - set(by_no))
+    if unknown:
+        raise ValidationError(f"Line(s) {unknown} are not in {obj}.")
+    return services.shipment_split(
+        shipment=obj, lines={by_no[no]: units for no, units in lines.items()}, actor=actor
+    )
+
+
 def _pack(*, obj: Shipment, actor: Any, **parcel: Any) -> Any:
     if obj.status == ShipmentStatus.PENDING:
         obj = services.shipment_start_picking(shipment=obj, actor=actor)
@@ -153,6 +185,9 @@ class ShipmentAdmin(admin.ModelAdmin):
     ]
     actions = [
         "start_picking",
+        form_action(
+            description="Split off units into a new parcel", form_class=SplitForm, apply=_split
+        ),
         form_action(description="Mark packed", form_class=PackForm, apply=_pack),
         form_action(
             description="Ship (enter tracking or buy a label)",

@@ -8,7 +8,9 @@ class FulfillmentConfig(AppConfig):
     def ready(self) -> None:
         from orders import hooks
 
-        from .services.shipments import order_allocated_callback
+        from .services.shipments import order_allocated_callback, order_cancelled_callback
 
-        # Shipments are planned inside the transaction that allocated the order.
+        # Shipments are planned inside the transaction that allocated the order, and
+        # dropped inside the one that cancelled it.
         hooks.order_allocated.register(order_allocated_callback)
+        hooks.order_cancelled.register(order_cancelled_callback)

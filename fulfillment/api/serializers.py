@@ -74,6 +74,31 @@ class ShipmentSerializer(serializers.ModelSerializer):
         return selectors.shipment_is_late(obj, timezone.now())
 
 
+class PromiseShipmentSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.CharField(source="__str__")
+    warehouse = serializers.CharField(source="warehouse.code")
+    status = serializers.ChoiceField(choices=ShipmentStatus.choices)
+    promised_ship_by = serializers.DateTimeField(allow_null=True)
+    promised_delivery = serializers.DateField(allow_null=True)
+    is_late = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.BooleanField())
+    def get_is_late(self, obj: Shipment) -> bool:
+        return selectors.shipment_is_late(obj, timezone.now())
+
+
+class DeliveryPromiseSerializer(serializers.Serializer):
+    order_id = serializers.IntegerField()
+    order = serializers.CharField()
+    delivery_option = serializers.CharField()
+    lead_time_days = serializers.IntegerField(help_text="Business days from dispatch.")
+    promised_delivery = serializers.DateField(
+        allow_null=True, help_text="The latest promised delivery of the order's live parcels."
+    )
+    shipments = PromiseShipmentSerializer(many=True)
+
+
 class TrackingEventInputSerializer(serializers.Serializer):
     event_id = serializers.CharField(max_length=200, help_text="The carrier's id for this scan.")
     tracking_number = serializers.CharField(max_length=100)

@@ -15,6 +15,11 @@ urlpatterns = [
         views.OrderShipmentListView.as_view(),
         name="order-shipments",
     ),
+    path(
+        "orders/<int:pk>/delivery-promise/",
+        views.OrderDeliveryPromiseView.as_view(),
+        name="order-delivery-promise",
+    ),
     path("returns/", views.ReturnListCreateView.as_view(), name="return-list"),
     path("returns/<int:pk>/", views.ReturnDetailView.as_view(), name="return-detail"),
     path("returns/<int:pk>/approve/", views.ReturnApproveView.as_view(), name="return-approve"),

@@ -19,6 +19,7 @@ from orders.models import Order
 
 from .filters import ReturnFilter, ShipmentFilter
 from .serializers import (
+    DeliveryPromiseSerializer,
     EmptySerializer,
     ReasonSerializer,
     ReturnCreateSerializer,
@@ -73,6 +74,34 @@ class ShipmentDetailView(ChannelAPIView):
         if shipment is None:
             raise NotFound(f"No shipment {pk} for this channel.")
         return Response(ShipmentSerializer(shipment).data)
+
+
+class OrderDeliveryPromiseView(ChannelAPIView):
+    @extend_schema(responses=DeliveryPromiseSerializer, summary="An order's delivery promise")
+    def get(self, request: Request, pk: int) -> Response:
+        order = Order.objects.filter(channel=self.channel, pk=pk).first()
+        if order is None:
+            raise NotFound(f"No order {pk} for this channel.")
+        shipments = [
+            s
+            for s in selectors.shipment_list_for_channel(channel=self.channel)
+            .filter(order=order)
+            .order_by("pk")
+            if s.status != "cancelled"
+        ]
+        promised = [s.promised_delivery for s in shipments if s.promised_delivery]
+        return Response(
+            DeliveryPromiseSerializer(
+                {
+                    "order_id": order.pk,
+                    "order": order.number,
+                    "delivery_option": order.delivery_option,
+                    "lead_time_days": order.delivery_lead_time_days,
+                    "promised_delivery": max(promised) if promised else None,
+                    "shipments": shipments,
+                }
+            ).data
+        )
 
 
 class TrackingEventPostView(ChannelAPIView):

@@ -35,7 +35,9 @@ from .shipments import (
     shipment_ship,
     shipment_split,
     shipment_start_picking,
+    shipments_cancel_for_order,
     shipments_create_for_order,
+    shipments_reconcile_for_order,
 )
 from .tracking import (
     shipment_mark_delivered,
@@ -71,7 +73,9 @@ __all__ = [
     "shipment_ship",
     "shipment_split",
     "shipment_start_picking",
+    "shipments_cancel_for_order",
     "shipments_create_for_order",
+    "shipments_reconcile_for_order",
     "tracking_event_record",
     "tracking_events_record_many",
 ]

@@ -16,7 +16,7 @@ from inventory.models import Warehouse
 from inventory.services import stock_ship
 from oms.core.actors import Actor
 from oms.core.errors import Conflict, ValidationError
-from oms.core.transactions import on_commit
+from oms.core.transactions import lock_in_pk_order, on_commit
 from oms.core.transitions import check_transition
 from orders.models import Order, OrderLine, OrderStatus
 
@@ -137,6 +137,61 @@ def _trim_to_allocation(
     open_lines[:] = [r for r in open_lines if r.quantity > 0]
 
 
+def _planning_state(
+    order: Order,
+) -> tuple[list[OrderLine], dict[tuple[int, int], int], list[ShipmentLine]]:
+    """(physical lines, allocated units per (line id, warehouse id), open shipment lines)."""
+    lines = [line for line in order.lines.all() if line.is_physical]
+    if not lines:
+        return [], {}, []
+    by_ref = {line.stock_ref: line for line in lines}
+    allocated = {
+        (by_ref[ref].pk, warehouse_id): units
+        for (ref, warehouse_id), units in selectors.allocated_units(line_refs=by_ref).items()
+    }
+    open_lines = list(
+        ShipmentLine.objects.filter(
+            order_line_id__in=[line.pk for line in lines], shipment__status__in=OPEN_STATUSES
+        ).select_related("shipment")
+    )
+    return lines, allocated, open_lines
+
+
+def shipments_reconcile_for_order(*, order: Order, actor: Actor) -> None:
+    """Take out of pending parcels what the order no longer has allocated (an edit lowered
+    a line without allocating anything new, so no ``order_allocated`` call came). Runs before
+    picking starts; the caller holds the order lock."""
+    _, allocated, open_lines = _planning_state(order)
+    _trim_to_allocation(open_lines=open_lines, allocated=allocated, now=timezone.now(), actor=actor)
+
+
+@transaction.atomic
+def shipments_cancel_for_order(*, order: Order, actor: Actor) -> list[Shipment]:
+    """The order was cancelled (``orders.hooks.order_cancelled``, inside the cancel's
+    transaction, after its stock was released): drop every parcel that has not left."""
+    shipments = lock_in_pk_order(Shipment.objects.filter(order=order, status__in=OPEN_STATUSES))
+    events = []
+    for shipment in shipments:
+        previous = set_shipment_status(shipment, S.CANCELLED)
+        shipment.save(update_fields=["status", "progress_rank", "updated_at"])
+        events.append(
+            ShipmentEvent(
+                shipment=shipment,
+                kind=ShipmentEventKind.CANCELLED,
+                message=f"Order {order.number} was cancelled.",
+                payload={"from": previous, "to": S.CANCELLED},
+                **actor.as_fields(),
+            )
+        )
+    ShipmentEvent.objects.bulk_create(events)
+    return shipments
+
+
+def order_cancelled_callback(*, order: Order, actor: Actor) -> None:
+    """Registered in ``orders.hooks.order_cancelled`` by FulfillmentConfig.ready()."""
+    shipments_cancel_for_order(order=order, actor=actor)
+
+
 def shipments_create_for_order(
     *, order: Order, actor: Actor, now: datetime | None = None
 ) -> list[Shipment]:
@@ -150,19 +205,9 @@ def shipments_create_for_order(
     transaction (the order row is locked by the caller) and keeps to a fixed number of
     queries: allocations, open shipment lines, warehouses, bins and three bulk INSERTs."""
     now = now or timezone.now()
-    lines = [line for line in order.lines.all() if line.is_physical]
+    lines, allocated, open_lines = _planning_state(order)
     if not lines:
         return []
-    by_ref = {line.stock_ref: line for line in lines}
-    allocated = {
-        (by_ref[ref].pk, warehouse_id): units
-        for (ref, warehouse_id), units in selectors.allocated_units(line_refs=by_ref).items()
-    }
-    open_lines = list(
-        ShipmentLine.objects.filter(
-            order_line_id__in=[line.pk for line in lines], shipment__status__in=OPEN_STATUSES
-        ).select_related("shipment")
-    )
     _trim_to_allocation(open_lines=open_lines, allocated=allocated, now=now, actor=actor)
     planned: dict[tuple[int, int], int] = defaultdict(int)
     joinable: dict[int, Shipment] = {}
@@ -413,6 +458,8 @@ def _simple_move(
             "be picked or packed.",
             code=errors.NOT_SHIPPABLE,
         )
+    if target == S.PICKING:
+        shipments_reconcile_for_order(order=order, actor=actor)
     shipment = lock_shipment(shipment)
     previous = set_shipment_status(shipment, target)
     for name, value in fields.items():

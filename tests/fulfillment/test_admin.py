@@ -123,3 +123,33 @@ def test_returns_queue_actions(admin_client, order_for, stocked, manual_carrier)
     assert rma.status == ReturnStatus.RESTOCKED
     assert admin_client.get(f"{url}{rma.pk}/change/").status_code == 200
     assert admin_client.get(f"{URL}{order.shipments.get().pk}/change/").status_code == 200
+
+
+def test_split_action_moves_units_into_a_new_parcel(admin_client, order_for, stocked):
+    order = order_for([(stocked(5), 3)])
+    shipment = order.shipments.get()
+    admin_client.post(
+        URL,
+        {
+            "action": "action_split_off_units_into_a_new_parcel",
+            "apply": "1",
+            "lines": "1:1",
+            ACTION_CHECKBOX_NAME: [shipment.pk],
+        },
+    )
+    quantities = sorted(
+        Shipment.objects.filter(order=order).values_list("lines__quantity", flat=True)
+    )
+    assert quantities == [1, 2]
+    response = admin_client.post(
+        URL,
+        {
+            "action": "action_split_off_units_into_a_new_parcel",
+            "apply": "1",
+            "lines": "7:1",
+            ACTION_CHECKBOX_NAME: [shipment.pk],
+        },
+        follow=True,
+    )
+    assert "are not in" in response.content.decode()
+    assert Shipment.objects.filter(order=order).count() == 2

@@ -185,3 +185,19 @@ def test_shipment_list_query_count_is_bounded(
     assert len(response.json()["results"]) == 6
     with django_assert_max_num_queries(8):
         assert len(client.get("/api/v1/returns/").json()["results"]) == 0
+
+
+def test_order_delivery_promise(client, order_for, stocked, east, west, channel_client):
+    import time_machine
+
+    with time_machine.travel(datetime(2026, 3, 4, 10, tzinfo=UTC), tick=False):
+        order = order_for([(stocked(5, warehouse=east), 1), (stocked(5, warehouse=west), 1)])
+    response = client.get(f"/api/v1/orders/{order.pk}/delivery-promise/")
+    assert response.status_code == 200
+    body = response.json()
+    # east ships before its 15:00 cut-off, west's 12:00 cut-off has... not passed at 10:00
+    assert [s["promised_delivery"] for s in body["shipments"]] == ["2026-03-11", "2026-03-11"]
+    assert body["promised_delivery"] == "2026-03-11"  # standard: 5 business days
+    assert body["lead_time_days"] == 5
+    other = channel_client(ChannelFactory(code="someone-else"))
+    assert other.get(f"/api/v1/orders/{order.pk}/delivery-promise/").status_code == 404
