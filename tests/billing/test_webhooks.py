@@ -279,3 +279,43 @@ def test_dashboard_refund_and_dispute_are_recorded(
         Refund.objects.filter(invoice=invoice).values_list("amount", "external", "state")
     ) == [(500, True, "succeeded")]
     assert BillingEvent.objects.filter(invoice=invoice, kind=BillingEventKind.DISPUTE).count() == 1
+
+
+def test_localstripe_delivers_signed_webhooks_to_our_endpoint(live_server, settings):
+    """End to end: localstripe itself signs and POSTs payment_intent.succeeded to the live
+    endpoint; the event is verified, stored once and processed (a no-op: already paid)."""
+    from billing.gateway import reset_gateway
+    from tests.stripe_server import LocalStripe
+
+    server = LocalStripe().start()  # its own instance: the webhook registration dies with it
+    try:
+        settings.STRIPE_API_BASE, settings.STRIPE_API_KEY = server.url, "sk_test_live"
+        settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
+        settings.OMS_STRIPE_MAX_NETWORK_RETRIES = 0
+        reset_gateway()
+        server.register_webhook(name="oms", url=f"{live_server.url}{URL}", secret=WEBHOOK_SECRET)
+        from billing.gateway import get_gateway
+
+        invoice, attempt = _paid_invoice(get_gateway())
+        deadline = time.monotonic() + 15
+        record = None
+        while time.monotonic() < deadline and record is None:
+            record = WebhookEvent.objects.filter(
+                type="payment_intent.succeeded",
+                object_id=attempt.stripe_payment_intent_id,
+                processed_at__isnull=False,
+            ).first()
+            time.sleep(0.2)
+        assert record is not None, "localstripe did not deliver the webhook"
+        assert record.error == ""
+        invoice.refresh_from_db()
+        assert (invoice.status, invoice.amount_paid) == (InvoiceStatus.PAID, 2000)
+        assert (
+            BillingEvent.objects.filter(
+                invoice=invoice, kind=BillingEventKind.PAYMENT_SUCCEEDED
+            ).count()
+            == 1
+        )
+    finally:
+        server.stop()
+        reset_gateway()
