@@ -238,3 +238,46 @@ def test_polling_the_http_carrier_records_its_scans(order_for, stocked):
         .order_by("occurred_at")
         .values_list("carrier_event_id", "applied")
     ) == [("p1", True), ("p2", True)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_scan_delivered_twice_at_once_is_stored_and_applied_once(
+    east, shop, manual_carrier
+):
+    from fulfillment.models import ShipmentEventKind
+    from tests.factories.inventory import SkuFactory, stock_on_hand
+    from tests.factories.orders import place_order
+
+    sku = SkuFactory(price=1000)
+    stock_on_hand(sku=sku, warehouse=east, quantity=3)
+    order = place_order(channel=shop, lines=[(sku, 1)])
+    shipment = pack_and_ship(
+        Order.objects.get(pk=order.pk).shipments.get(), manual_carrier, tracking_number="DUP-1"
+    )
+    barrier = threading.Barrier(4)
+    created, errors = [], []
+
+    def deliver():
+        try:
+            barrier.wait(timeout=10)
+            _, was_created = record(manual_carrier, scan("same", "DUP-1", S.DELIVERED, 9))
+            created.append(was_created)
+        except Exception as exc:  # noqa: BLE001 - surfaced below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=deliver) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+
+    assert errors == []
+    assert sorted(created) == [False, False, False, True]
+    assert TrackingEvent.objects.filter(carrier_event_id="same").count() == 1
+    assert (
+        ShipmentEvent.objects.filter(shipment=shipment, kind=ShipmentEventKind.DELIVERED).count()
+        == 1
+    )
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.DELIVERED
