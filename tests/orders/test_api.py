@@ -235,3 +235,18 @@ def test_placing_over_http_has_a_fixed_query_count(
                 "/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY=key
             )
         assert response.status_code == 201 and len(response.json()["lines"]) == n
+
+
+def test_inline_customer_without_external_id_reuses_the_email_or_creates_one(
+    api_client, channel, sku
+):
+    known = CustomerFactory(email="known@example.com")
+    body = _body(sku)
+    body.pop("external_id")
+    body["customer"] = {"email": "KNOWN@example.com"}
+    response = api_client.post("/api/v1/orders/", body, format="json")
+    assert response.status_code == 201 and response.json()["customer"]["id"] == known.pk
+    body["customer"] = {"email": "fresh@example.com", "first_name": "Fresh"}
+    response = api_client.post("/api/v1/orders/", body, format="json")
+    created = Customer.objects.get(email="fresh@example.com")
+    assert response.json()["customer"]["id"] == created.pk and created.source_channel == channel

@@ -352,3 +352,18 @@ def test_concurrent_resend_of_one_external_id_creates_one_order():
     assert not failures
     assert len(set(results)) == 1 and Order.objects.count() == 1
     assert level(sku, WarehouseFactory._meta.model.objects.get()).allocated == 1
+
+
+def test_a_bundle_line_allocates_its_components(channel, customer, warehouse):
+    from tests.factories.inventory import bundle_sku
+
+    bean = stocked_sku(quantity=10, warehouse=warehouse)
+    filt = stocked_sku(quantity=10, warehouse=warehouse)
+    box = bundle_sku([(bean, 2), (filt, 1)])
+    order = _place(channel, customer, [{"sku": box.code, "quantity": 3}])
+    line = order.lines.get()
+    assert order.status == OrderStatus.ALLOCATED and line.allocated_quantity == 3
+    assert level(bean, warehouse).allocated == 6 and level(filt, warehouse).allocated == 3
+    with pytest.raises(OutOfStock):
+        _place(channel, customer, [{"sku": box.code, "quantity": 3}])  # 4 beans left, 6 needed
+    assert level(bean, warehouse).allocated == 6
