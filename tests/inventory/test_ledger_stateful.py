@@ -1,5 +1,5 @@
-"""Hypothesis stateful test: random receipts, allocations, releases, shipments, transfers and
-returns never break the ledger invariant (on hand = sum of ledger, allocated = sum of
+"""Hypothesis stateful test: random receipts, allocations, releases, shipments, transfers,
+returns, adjustments, write-offs and backorder sweeps never break the ledger invariant (on hand = sum of ledger, allocated = sum of
 allocation deltas = sum of live allocations) nor 0 ≤ allocated ≤ on hand."""
 
 from collections import defaultdict
@@ -22,11 +22,14 @@ from inventory.errors import OutOfStock
 from inventory.models import Allocation, StockLevel, StockMovement
 from inventory.services import (
     AllocationLine,
+    backorders_fill_from_stock,
+    stock_adjust,
     stock_allocate,
     stock_receive,
     stock_release,
     stock_return,
     stock_ship,
+    stock_write_off,
     transfer_dispatch,
     transfer_receive,
     transfer_request,
@@ -138,6 +141,40 @@ class StockMachine(RuleBasedStateMachine):
             parts = [(self.skus[0], 2), (self.skus[1], 1)] if sku == 3 else [(sku_obj, 1)]
             for part, per in parts:
                 self.on_hand[(part.pk, self.warehouses[wh].pk)] += per * qty
+
+    @rule(sku=st.integers(0, 2), wh=st.integers(0, 1), qty=st.integers(-5, 5).filter(bool))
+    def adjust(self, sku, wh, qty):
+        try:
+            stock_adjust(
+                sku=self.skus[sku],
+                warehouse=self.warehouses[wh],
+                quantity=qty,
+                reason="count",
+                actor=ACTOR,
+            )
+        except ApplicationError as exc:
+            assert qty < 0 and exc.code == "insufficient_stock"
+            return
+        self.on_hand[(self.skus[sku].pk, self.warehouses[wh].pk)] += qty
+
+    @rule(sku=st.integers(0, 2), wh=st.integers(0, 1), qty=st.integers(1, 4))
+    def write_off(self, sku, wh, qty):
+        try:
+            stock_write_off(
+                sku=self.skus[sku],
+                warehouse=self.warehouses[wh],
+                quantity=qty,
+                reason="broken",
+                actor=ACTOR,
+            )
+        except ApplicationError as exc:
+            assert exc.code == "insufficient_stock"
+            return
+        self.on_hand[(self.skus[sku].pk, self.warehouses[wh].pk)] -= qty
+
+    @rule()
+    def sweep_backorders(self):
+        backorders_fill_from_stock(actor=ACTOR)
 
     # ----------------------------------------------------------------- invariants
 
