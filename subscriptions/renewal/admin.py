@@ -85,7 +85,7 @@ class RenewalAdmin(admin.ModelAdmin):
         "id", "subscription_link", "period_start", "state", "action", "amount", "currency",
         "invoice_number", "order_number", "short_error", "run",
     )  # fmt: skip
-    list_filter = ("state", "action", "pay_later", "period_start")
+    list_filter = ("state", "action", "backordered", "pay_later", "period_start")
     search_fields = (
         "=subscription__id",
         "subscription__customer__email",

@@ -127,6 +127,9 @@ class Renewal(BaseModel):
     amount = models.BigIntegerField(default=0, help_text="Expected invoice total, minor units.")
     preview = models.JSONField(default=dict, blank=True)
     pay_later = models.BooleanField(default=False)
+    backordered = models.BooleanField(
+        default=False, help_text="Its order waits for stock (the customer was told)."
+    )
     # Rows of the apps below, by id (no foreign keys: see the module docstring).
     invoice_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     invoice_number = models.CharField(max_length=24, blank=True)

@@ -55,20 +55,26 @@ class Context:
     actor: Actor
     gateway: Any = None
     counts: Counter[str] = field(default_factory=Counter)
+    channels: dict[int | None, Any] = field(default_factory=dict)  # per-run cache
 
 
 # --- moving the renewal ---------------------------------------------------------------------
 
 
-def move(renewal: Renewal, target: str, **fields: Any) -> None:
-    """Advance ``renewal`` to ``target`` (guarded), saving ``fields`` with it."""
-    check_transition(ALLOWED_TRANSITIONS, entity="Renewal", current=renewal.state, target=target)
+def move(renewal: Renewal, target: str, *then: str, **fields: Any) -> None:
+    """Advance ``renewal`` to ``target`` — and on through ``then`` when one step's work
+    completes several (``order_place`` orders, allocates and creates shipments in one
+    transaction) — checking every hop, in one UPDATE that also saves ``fields``."""
+    current = renewal.state
+    for hop in (target, *then):
+        check_transition(ALLOWED_TRANSITIONS, entity="Renewal", current=current, target=hop)
+        current = hop
     updated = Renewal.objects.filter(pk=renewal.pk, state=renewal.state).update(
-        state=target, updated_at=timezone.now(), **fields
+        state=current, updated_at=timezone.now(), **fields
     )
     if updated != 1:
         raise RenewalStepError(f"Renewal {renewal.pk} changed under us (expected {renewal.state}).")
-    renewal.state = target
+    renewal.state = current
     for name, value in fields.items():
         setattr(renewal, name, value)
 
@@ -129,9 +135,17 @@ def order_external_id(renewal: Renewal) -> str:
     return f"renewal:{renewal.subscription_id}:{renewal.period_start.isoformat()}"
 
 
-def renewal_channel(subscription: Any) -> Any:
+def renewal_channel(subscription: Any, cache: dict[int | None, Any] | None = None) -> Any:
     """Renewal orders go to the subscription's channel, else the subscriptions channel
     (``OMS_RENEWAL_CHANNEL_CODE``), created on first use."""
+    cache = {} if cache is None else cache
+    key = subscription.channel_id
+    if key not in cache:
+        cache[key] = _channel_for(subscription)
+    return cache[key]
+
+
+def _channel_for(subscription: Any) -> Any:
     if subscription.channel_id:
         return subscription.channel
     from oms.core.models import Channel, ChannelKind
@@ -315,7 +329,7 @@ def step_order(renewal: Renewal, ctx: Context) -> None:
         return
     subscription = _subscription(renewal)
     order, _created = order_place_or_get(
-        channel=renewal_channel(subscription),
+        channel=renewal_channel(subscription, ctx.channels),
         external_id=order_external_id(renewal),
         customer=subscription.customer,
         lines=[
@@ -334,24 +348,37 @@ def step_order(renewal: Renewal, ctx: Context) -> None:
         trust_prices=True,
         actor=ctx.actor,
     )
-    shipment_ids = _shipment_ids(order)
     backordered = order.status == OrderStatus.BACKORDERED
-    with transaction.atomic():
-        now = timezone.now()
-        move(renewal, R.ORDERED, order_id=order.pk, order_number=order.number, ordered_at=now)
-        if backordered:
-            move(renewal, R.BACKORDERED)
+    now = timezone.now()
+    done = {
+        "order_id": order.pk,
+        "order_number": order.number,
+        "ordered_at": now,
+        "finished_at": now,
+    }
+    if backordered:
+        with transaction.atomic():
+            move(renewal, R.ORDERED, R.BACKORDERED, R.DONE, backordered=True, **done)
             record_event(
                 renewal, RenewalEventKind.BACKORDERED, ctx,
                 message=f"Order {order.number} is waiting for stock.", order_id=order.pk,
             )  # fmt: skip
             on_commit(send_backorder_notice, renewal.pk)
-            ctx.counts["backordered"] += 1
-        else:
-            move(renewal, R.ALLOCATED)
-            if shipment_ids:
-                move(renewal, R.SHIPMENT_CREATED, shipment_ids=shipment_ids)
-        move(renewal, R.DONE, finished_at=now)
+        ctx.counts["backordered"] += 1
+        return
+    shipment_ids = _shipment_ids(order)
+    if shipment_ids:
+        move(
+            renewal,
+            R.ORDERED,
+            R.ALLOCATED,
+            R.SHIPMENT_CREATED,
+            R.DONE,
+            shipment_ids=shipment_ids,
+            **done,
+        )
+    else:
+        move(renewal, R.ORDERED, R.ALLOCATED, R.DONE, **done)
 
 
 def _shipment_ids(order: Any) -> list[int]:
