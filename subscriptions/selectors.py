@@ -229,7 +229,12 @@ def _outcome(
     subscription: Subscription, period_start: dt.date, override: PeriodOverride | None
 ) -> str:
     s = subscription
-    if s.cancel_at_period_end and period_start >= s.current_period_end:
+    # A pending cancellation ends the subscription at its next renewal: nothing more is billed.
+    if (
+        s.cancel_at_period_end
+        and s.next_renewal_date is not None
+        and period_start >= s.next_renewal_date
+    ):
         return Outcome.ENDS
     if s.ends_after_cycles is not None and s.cycles_completed >= s.ends_after_cycles:
         return Outcome.ENDS

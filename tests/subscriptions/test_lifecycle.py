@@ -499,3 +499,20 @@ def test_due_claim_across_a_dst_night_renews_each_period_once(db, settings, zone
     assert renewed_on == [night, night + dt.timedelta(days=1)]
     sub.refresh_from_db()
     assert sub.cycles_completed == 3
+
+
+def test_cancel_at_period_end_before_the_first_renewal_never_bills(db):
+    sub = make_subscription(
+        plan=make_plan(price=1000), start_date=D(2026, 1, 1)
+    )  # first period unbilled
+    preview = services.preview_subscription_cancel(
+        subscription=sub, reason="changed my mind", at_period_end=True
+    )
+    assert preview.effective_date == D(2026, 1, 1)
+    services.subscription_cancel(
+        subscription=sub, reason="changed my mind", at_period_end=True, actor=ACTOR
+    )
+    sub.refresh_from_db()
+    assert renewal_preview(sub).outcome == Outcome.ENDS and renewal_preview(sub).lines == []
+    sub = renew(sub)
+    assert sub.status == S.CANCELLED and sub.cycles_completed == 0
