@@ -211,3 +211,52 @@ def test_return_label_bought_from_the_http_carrier(delivered):
     assert rma.label_url.endswith("/labels/TRK000001.pdf")
     assert server.requests[-1]["body"]["reference"] == rma.reference
     assert server.requests[-1]["body"]["service_level"] == "return"
+
+
+def test_return_refund_moves_money_back_through_billing(
+    order_for, stocked, manual_carrier, django_capture_on_commit_callbacks
+):
+    """End to end with billing's registered refunder (in-process payment gateway): the
+    customer paid for the order, returns one unit of three, and gets that unit's share of
+    the line back on the paid invoice."""
+    from billing.gateway import InProcessGateway, use_gateway
+    from billing.services import invoice_create_for_order, invoice_pay, payment_method_save
+    from tests.factories.billing import customer_in
+
+    gateway = InProcessGateway()
+    customer = customer_in("US")
+    payment_method_save(
+        customer=customer,
+        stripe_payment_method_id=gateway.add_card("4242424242424242"),
+        brand="visa",
+        last4="4242",
+        exp_month=1,
+        exp_year=2035,
+        actor=ACTOR,
+        retry_dunning=False,
+    )
+    order = order_for([(stocked(10, price=2000), 3)], customer=customer)
+    with use_gateway(gateway):
+        invoice = invoice_create_for_order(order=order, actor=ACTOR)
+        assert invoice_pay(invoice=invoice, actor=ACTOR).state == "succeeded"
+        shipment = pack_and_ship(order.shipments.get(), manual_carrier, tracking_number="PAID-1")
+        services.shipment_mark_delivered(shipment=shipment, actor=ACTOR)
+        rma = services.return_request_create(
+            order=order,
+            lines=[{"order_line": order.lines.get().pk, "quantity": 1}],
+            reason="damaged",
+            actor=ACTOR,
+        )
+        services.return_approve(return_request=rma, actor=ACTOR)
+        services.return_receive(return_request=rma, actor=ACTOR)
+        services.return_inspect(return_request=rma, lines={}, actor=ACTOR)
+        services.return_restock(return_request=rma, actor=ACTOR)
+        with django_capture_on_commit_callbacks(execute=True):
+            rma = services.return_refund(return_request=rma, actor=ACTOR)
+
+    line = order.lines.get()
+    expected = round_minor(Decimal(line.total) / 3)
+    assert rma.refund_amount == expected
+    invoice.refresh_from_db()
+    assert invoice.amount_refunded == expected
+    assert [call["amount"] for call in gateway.calls_to("refund")] == [expected]
