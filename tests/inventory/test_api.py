@@ -172,3 +172,12 @@ def test_movement_list_filters_and_bounded_queries(
 
 def test_movement_list_refused_for_web_channels(api_client, catalog):
     assert api_client.get("/api/v1/stock/movements/").status_code == 403
+
+
+def test_receipt_refused_at_a_warehouse_reserved_for_other_channels(warehouse_client, catalog):
+    catalog["us"].channels.set([ChannelFactory(code="other-wms", kind=ChannelKind.WAREHOUSE)])
+    response = warehouse_client.post(
+        "/api/v1/stock/receipts/", {"sku": "MUG", "warehouse": "us", "quantity": 1}, format="json"
+    )
+    assert response.status_code == 403
+    assert catalog["mug"].stock_levels.get(warehouse=catalog["us"]).on_hand == 2
