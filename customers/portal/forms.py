@@ -5,6 +5,7 @@ from typing import Any
 from django import forms
 
 from customers.models import AddressKind
+from fulfillment.statuses import ReturnReason, ReturnResolution
 from oms.core.errors import ApplicationError
 
 
@@ -50,3 +51,50 @@ class AddressForm(forms.Form):
         data.pop("kind")
         data.pop("make_default")
         return data
+
+
+class ReturnForm(forms.Form):
+    """One quantity field per returnable line (``qty_<line id>``), then why and what the
+    customer would like instead."""
+
+    reason = forms.ChoiceField(choices=ReturnReason.choices, label="Why are you returning it?")
+    resolution = forms.ChoiceField(
+        choices=ReturnResolution.choices,
+        widget=forms.RadioSelect,
+        initial=ReturnResolution.REFUND,
+        label="What would you like?",
+    )
+    customer_note = forms.CharField(
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="Anything we should know?",
+    )
+
+    def __init__(self, *args: Any, returnable: list[tuple[Any, int]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.line_fields = []
+        for line, units in returnable:
+            name = f"qty_{line.pk}"
+            self.fields[name] = forms.IntegerField(
+                min_value=0,
+                max_value=units,
+                initial=0,
+                label=f"{line.name or line.sku_code} ({line.sku_code}) — up to {units}",
+            )
+            self.line_fields.append((name, line))
+        # Quantities first, then the questions.
+        self.order_fields([name for name, _ in self.line_fields] + ["reason", "resolution"])
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not any(data.get(name) for name, _ in self.line_fields):
+            raise forms.ValidationError("Choose at least one item to return.")
+        return data
+
+    def return_lines(self) -> list[dict[str, Any]]:
+        return [
+            {"order_line": line.pk, "quantity": self.cleaned_data[name]}
+            for name, line in self.line_fields
+            if self.cleaned_data.get(name)
+        ]

@@ -10,7 +10,8 @@ from django.db.models import Case, IntegerField, Prefetch, QuerySet, Value, When
 
 from billing.models import Invoice, InvoiceStatus
 from customers.models import Address, Customer
-from fulfillment.models import Shipment, ShipmentLine, TrackingEvent
+from fulfillment.models import ReturnLine, ReturnRequest, Shipment, ShipmentLine, TrackingEvent
+from fulfillment.selectors import returnable_units
 from fulfillment.statuses import ShipmentStatus
 from inventory.models import Sku
 from orders.models import Order, OrderLine, OrderStatus
@@ -155,9 +156,23 @@ def portal_order_get(*, customer: Customer, pk: int) -> Order | None:
         .prefetch_related(
             Prefetch("lines", queryset=OrderLine.objects.order_by("line_no")),
             Prefetch("shipments", queryset=shipments),
+            Prefetch(
+                "returns",
+                queryset=ReturnRequest.objects.prefetch_related(
+                    Prefetch("lines", queryset=ReturnLine.objects.select_related("order_line"))
+                ).order_by("-created_at"),
+            ),
         )
         .first()
     )
+
+
+def portal_returnable_lines(*, order: Order) -> list[tuple[OrderLine, int]]:
+    """Lines of the order with units the customer may still ask to return (shipped, not
+    back, not in an open return), per fulfillment's own rule."""
+    lines = list(order.lines.all())
+    allowed = returnable_units(order_lines=lines)
+    return [(line, allowed[line.pk]) for line in lines if allowed.get(line.pk, 0) > 0]
 
 
 # --------------------------------------------------------------------------- invoices

@@ -18,6 +18,7 @@ urlpatterns = [
     ),
     path("orders/", views.order_list, name="orders"),
     path("orders/<int:pk>/", views.order_detail, name="order"),
+    path("orders/<int:pk>/return/", views.order_return, name="order_return"),
     path("invoices/", views.invoice_list, name="invoices"),
     path("invoices/<int:pk>/", views.invoice_view, name="invoice"),
     path("invoices/<int:pk>/pay/", views.invoice_pay, name="invoice_pay"),

@@ -17,6 +17,7 @@ from billing.models import Invoice, InvoiceStatus
 from billing.selectors import payment_method_default
 from customers import services as customer_services
 from customers.models import Customer
+from fulfillment import services as fulfillment_services
 from oms.core.actors import Actor
 from oms.core.errors import ApplicationError
 from oms.core.money import Money
@@ -29,7 +30,7 @@ from subscriptions.services import ChangePreview
 from . import selectors
 from .accounts import customer_required
 from .changes import CHANGES, available_changes
-from .forms import AddressForm, ProfileForm, add_service_errors
+from .forms import AddressForm, ProfileForm, ReturnForm, add_service_errors
 
 
 def _customer(request: HttpRequest) -> Customer:
@@ -355,6 +356,8 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = _order_row(order)
     context.update(
         nav="orders",
+        returns=list(order.returns.all()),
+        can_return=bool(selectors.portal_returnable_lines(order=order)),
         amounts=[
             (label, _money(value, order.currency))
             for label, value in (
@@ -367,6 +370,47 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
         ],
     )
     return render(request, "portal/order_detail.html", context)
+
+
+@customer_required
+@require_http_methods(["GET", "POST"])
+def order_return(request: HttpRequest, pk: int) -> HttpResponse:
+    order = selectors.portal_order_get(customer=_customer(request), pk=pk)
+    if order is None:
+        raise Http404("No such order.")
+    returnable = selectors.portal_returnable_lines(order=order)
+    if not returnable:
+        messages.info(request, "Nothing on this order can be returned right now.")
+        return redirect("portal:order", pk=order.pk)
+    form = ReturnForm(request.POST or None, returnable=returnable)
+    if request.method == "POST" and form.is_valid():
+        try:
+            rma = fulfillment_services.return_request_create(
+                order=order,
+                lines=form.return_lines(),
+                reason=form.cleaned_data["reason"],
+                resolution=form.cleaned_data["resolution"],
+                customer_note=form.cleaned_data["customer_note"],
+                actor=_actor(request),
+            )
+        except ApplicationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(
+                request, f"Return requested (RMA {rma.pk}); we will email you the next steps."
+            )
+            return redirect("portal:order", pk=order.pk)
+    return render(
+        request,
+        "portal/form_page.html",
+        {
+            "form": form,
+            "title": f"Return items from order {order.number}",
+            "nav": "orders",
+            "next": reverse("portal:order", args=[order.pk]),
+            "submit_label": "Request the return",
+        },
+    )
 
 
 # --------------------------------------------------------------------------- invoices

@@ -133,3 +133,64 @@ def test_invoice_list_query_count_is_bounded(
     with django_assert_max_num_queries(7):
         body = portal_client.get("/portal/invoices/").content.decode()
     assert body.count("data-invoice-id") == 4
+
+
+def test_request_a_return_of_shipped_units(portal_client, shipped_order):
+    from fulfillment.models import ReturnRequest
+
+    line = shipped_order.lines.get()
+    page = portal_client.get(f"/portal/orders/{shipped_order.pk}/").content.decode()
+    assert 'id="request-return"' in page
+    url = f"/portal/orders/{shipped_order.pk}/return/"
+    form = portal_client.get(url).content.decode()
+    assert f'name="qty_{line.pk}"' in form and "up to 2" in form
+
+    too_many = portal_client.post(
+        url, {f"qty_{line.pk}": 3, "reason": "damaged", "resolution": "refund"}
+    )
+    assert too_many.status_code == 200
+    assert "less than or equal to 2" in too_many.content.decode()
+    nothing = portal_client.post(
+        url, {f"qty_{line.pk}": 0, "reason": "damaged", "resolution": "refund"}
+    )
+    assert "Choose at least one item to return." in nothing.content.decode()
+    assert not ReturnRequest.objects.exists()
+
+    done = portal_client.post(
+        url,
+        {
+            f"qty_{line.pk}": 1,
+            "reason": "damaged",
+            "resolution": "replacement",
+            "customer_note": "Box was crushed",
+        },
+    )
+
+    assert done.status_code == 302
+    rma = ReturnRequest.objects.get(order=shipped_order)
+    assert (rma.status, rma.reason, rma.resolution, rma.customer_note) == (
+        "requested",
+        "damaged",
+        "replacement",
+        "Box was crushed",
+    )
+    assert [(rl.order_line_id, rl.quantity) for rl in rma.lines.all()] == [(line.pk, 1)]
+    page = portal_client.get(f"/portal/orders/{shipped_order.pk}/").content.decode()
+    assert f'data-return-id="{rma.pk}"' in page
+    # One unit is left to return; the form now offers at most that.
+    assert "up to 1" in portal_client.get(url).content.decode()
+
+
+def test_nothing_returnable_before_shipping(portal_client, portal_customer):
+    order = place_order(
+        channel=ChannelFactory(), customer=portal_customer, lines=[(stocked_sku(), 1)]
+    )
+    response = portal_client.get(f"/portal/orders/{order.pk}/return/")
+    assert response.status_code == 302 and response["Location"] == f"/portal/orders/{order.pk}/"
+
+
+def test_cannot_return_someone_elses_order(portal_client, make_portal_customer):
+    theirs = place_order(
+        channel=ChannelFactory(), customer=make_portal_customer(), lines=[(stocked_sku(), 1)]
+    )
+    assert portal_client.post(f"/portal/orders/{theirs.pk}/return/", {}).status_code == 404
