@@ -115,10 +115,6 @@ def shipment_detail(*, pk: int) -> Shipment | None:
     )
 
 
-def shipment_find_by_tracking(*, carrier: Carrier, tracking_number: str) -> Shipment | None:
-    return Shipment.objects.filter(carrier=carrier, tracking_number=tracking_number).first()
-
-
 def carrier_get(*, code: str) -> Carrier | None:
     return Carrier.objects.filter(code=code).first()
 
@@ -301,12 +297,3 @@ def returnable_units(*, order_lines: Iterable[OrderLine]) -> dict[int, int]:
         line.pk: line.shipped_quantity - line.returned_quantity - pending.get(line.pk, 0)
         for line in lines
     }
-
-
-def order_for_channel(*, channel: Channel, number: str) -> Order | None:
-    return (
-        Order.objects.filter(channel=channel)
-        .filter(Q(number=number) | Q(external_id=number))
-        .prefetch_related("lines")
-        .first()
-    )

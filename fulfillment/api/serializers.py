@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from typing import Any
-
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -279,7 +277,3 @@ class ReturnRefundSerializer(serializers.Serializer):
 def line_ids_by_no(return_request: ReturnRequest) -> dict[int, int]:
     """Return line id per order line number, from the prefetched lines."""
     return {row.order_line.line_no: row.pk for row in return_request.lines.all()}
-
-
-def blank(data: Any) -> dict[str, Any]:
-    return dict(data or {})

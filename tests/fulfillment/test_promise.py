@@ -71,3 +71,15 @@ def test_late_flag_follows_the_clock(order_for, stocked, manual_carrier):
     assert late_ids(datetime(2026, 3, 7, 9, 0, tzinfo=UTC)) == set()
     on_time.refresh_from_db()
     assert on_time.status == ShipmentStatus.DELIVERED
+
+
+def test_order_promise_is_its_latest_live_parcel(order_for, stocked, east, west):
+    with time_machine.travel(datetime(2026, 3, 4, 13, 0, tzinfo=UTC), tick=False):
+        # east (15:00 cut-off) still ships today; west's 12:00 cut-off has passed.
+        order = order_for([(stocked(5, warehouse=east), 1), (stocked(5, warehouse=west), 1)])
+    by_code = {s.warehouse.code: s for s in order.shipments.all()}
+    assert by_code["east"].promised_delivery == date(2026, 3, 11)
+    assert by_code["west"].promised_delivery == date(2026, 3, 12)
+    assert selectors.order_promised_delivery(order=order) == date(2026, 3, 12)
+    services.shipment_cancel(shipment=by_code["west"], reason="re-plan", actor=ACTOR)
+    assert selectors.order_promised_delivery(order=order) == date(2026, 3, 11)
