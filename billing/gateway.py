@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -574,7 +575,7 @@ class InProcessGateway:
     by its attempt key) and records every call in ``calls`` as ``(method, kwargs)``.
 
     Card behaviour follows the Stripe test numbers in ``CARD_OUTCOMES``; payment methods
-    created with ``add_card`` get ids ``pm_inproc_<n>``. An unknown payment method id
+    created with ``add_card`` get ids ``pm_inproc_<token><n>``. An unknown payment method id
     succeeds, so a benchmark can charge ids it made up."""
 
     def __init__(self, *, limiter: RateLimiter | None = None, record_calls: bool = True) -> None:
@@ -583,6 +584,7 @@ class InProcessGateway:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
+        self._token = secrets.token_hex(4)
         self._cards: dict[str, tuple[PaymentMethodInfo, str]] = {}  # pm id -> (info, number)
         self._intents: dict[str, _InProcessPI] = {}
         self._by_key: dict[str, str] = {}  # idempotency key -> pi id
@@ -598,7 +600,8 @@ class InProcessGateway:
                 self.calls.append((method, kwargs))
 
     def _next_id(self, prefix: str) -> str:
-        return f"{prefix}_inproc_{next(self._ids)}"
+        # Unique across processes and runs (our tables keep Stripe ids unique).
+        return f"{prefix}_inproc_{self._token}{next(self._ids)}"
 
     def calls_to(self, method: str) -> list[dict[str, Any]]:
         return [kwargs for name, kwargs in self.calls if name == method]
