@@ -251,3 +251,20 @@ def test_month_periods_keep_the_anchor_day_or_the_month_end(anchor, count, n):
     month_end = calendar.monthrange(start.year, start.month)[1]
     assert start.day == min(anchor.day, month_end)
     assert (start.year * 12 + start.month) - (anchor.year * 12 + anchor.month) == n * count
+
+
+@PROPS
+@given(anchor=anchors, count=counts, n=st.integers(min_value=0, max_value=150))
+def test_year_periods_keep_the_anchor_date_except_feb_29_in_common_years(anchor, count, n):
+    start = period_start(anchor, "year", count, n)
+    assert start.year == anchor.year + n * count and start.month == anchor.month
+    if (anchor.month, anchor.day) == (2, 29) and not calendar.isleap(start.year):
+        assert start.day == 28
+    else:
+        assert start.day == anchor.day
+
+
+@PROPS
+@given(anchor=anchors, unit=units, count=counts, n=st.integers(min_value=-50, max_value=300))
+def test_every_period_start_maps_back_to_its_own_index(anchor, unit, count, n):
+    assert period_index_for(anchor, unit, count, period_start(anchor, unit, count, n)) == n
