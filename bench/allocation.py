@@ -88,65 +88,91 @@ def seed(sku_count: int) -> tuple[int, list[int]]:
     return hot.pk, [s.pk for s in skus]
 
 
-def run_scenario(
-    *, clients: int, seconds: float, pick: object, lines: int, label: str
-) -> dict[str, object]:
+def client_loop(
+    n: int, label: str, clients: int, pool: list[int], lines: int, start: float, stop: float
+) -> tuple[list[float], int]:
+    """One client: allocate orders of ``lines`` SKUs drawn from ``pool`` until ``stop``
+    (wall clock), each in its own transaction. Returns (latencies, errors)."""
     from django.db import connection, transaction
 
     from inventory.services import AllocationLine, stock_allocate
     from oms.core.actors import Actor
 
     actor = Actor.system("bench")
-    barrier = threading.Barrier(clients + 1)
-    latencies: list[list[float]] = [[] for _ in range(clients)]
-    errors: list[int] = [0] * clients
-    deadline = [0.0]
+    rng = random.Random(n)
+    latencies: list[float] = []
+    errors = 0
+    counter = 0
+    try:
+        time.sleep(max(0.0, start - time.time()))
+        while time.time() < stop:
+            counter += 1
+            chosen = rng.sample(pool, min(lines, len(pool)))
+            order = [
+                AllocationLine(f"bench:{label}:{clients}:{n}:{counter}:{i}:{start}", sku_id, 1)
+                for i, sku_id in enumerate(chosen)
+            ]
+            began = time.perf_counter()
+            try:
+                with transaction.atomic():
+                    stock_allocate(
+                        lines=order,
+                        reference=f"bench:{n}:{counter}",
+                        destination_country="US",
+                        actor=actor,
+                    )
+            except Exception:  # noqa: BLE001 - counted and reported
+                errors += 1
+                continue
+            latencies.append(time.perf_counter() - began)
+    finally:
+        connection.close()
+    return latencies, errors
 
-    def client(n: int) -> None:
-        rng = random.Random(n)
-        counter = 0
-        try:
-            barrier.wait()
-            while time.perf_counter() < deadline[0]:
-                counter += 1
-                chosen = pick(rng, lines)  # type: ignore[operator]
-                order = [
-                    AllocationLine(f"bench:{label}:{clients}:{n}:{counter}:{i}", sku_id, 1)
-                    for i, sku_id in enumerate(chosen)
-                ]
-                started = time.perf_counter()
-                try:
-                    with transaction.atomic():
-                        stock_allocate(
-                            lines=order,
-                            reference=f"bench:{n}:{counter}",
-                            destination_country="US",
-                            actor=actor,
-                        )
-                except Exception:  # noqa: BLE001 - counted and reported
-                    errors[n] += 1
-                    continue
-                latencies[n].append(time.perf_counter() - started)
-        finally:
-            connection.close()
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
-    for t in threads:
-        t.start()
-    deadline[0] = time.perf_counter() + seconds
-    started = time.perf_counter()
-    barrier.wait()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - started
-    done = [x for per in latencies for x in per]
-    done.sort()
+def _process_init(url: str, ready: object) -> None:
+    os.environ["DATABASE_URL"] = url
+    import django
+
+    django.setup()
+    ready.wait()  # type: ignore[attr-defined]  # no worker takes a task before all are set up
+
+
+def run_scenario(
+    *, clients: int, seconds: float, pool: list[int], lines: int, label: str, mode: str, url: str
+) -> dict[str, object]:
+    def plan() -> list[tuple]:
+        start = time.time() + 0.5  # every client starts at the same moment
+        return [(n, label, clients, pool, lines, start, start + seconds) for n in range(clients)]
+
+    if mode == "processes":
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")
+        ready = context.Barrier(clients)
+        with context.Pool(clients, initializer=_process_init, initargs=(url, ready)) as workers:
+            # Any task finishing means every worker passed the barrier: start the clock.
+            workers.map(time.sleep, [0.0], chunksize=1)
+            outcomes = workers.starmap(client_loop, plan(), chunksize=1)
+    else:
+        args = plan()
+        outcomes = [([], 0)] * clients
+
+        def run(i: int) -> None:
+            outcomes[i] = client_loop(*args[i])
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    done = sorted(x for latencies, _ in outcomes for x in latencies)
     return {
         "scenario": label,
         "clients": clients,
         "allocations": len(done),
-        "errors": sum(errors),
-        "per_second": len(done) / elapsed if elapsed else 0.0,
+        "errors": sum(e for _, e in outcomes),
+        "per_second": len(done) / seconds,
         "p50_ms": statistics.median(done) * 1000 if done else 0.0,
         "p95_ms": done[int(len(done) * 0.95) - 1] * 1000 if len(done) >= 20 else float("nan"),
     }
@@ -161,6 +187,12 @@ def main() -> int:
     parser.add_argument("--skus", type=int, default=1000, help="SKUs in the spread scenario.")
     parser.add_argument("--lines", type=int, default=1, help="Lines per order.")
     parser.add_argument("--fresh", action="store_true", help="Drop and recreate the database.")
+    parser.add_argument(
+        "--mode",
+        choices=["threads", "processes"],
+        default="threads",
+        help="Clients as threads (one process) or as processes (no shared interpreter lock).",
+    )
     args = parser.parse_args()
 
     url = os.environ.get("BENCH_DATABASE_URL") or DEFAULT_URL
@@ -171,17 +203,17 @@ def main() -> int:
     print(f"database {url.rpartition('@')[2]}; seeding 1 hot SKU and {args.skus} SKUs...")
     hot, spread = seed(args.skus)
 
-    def hot_pick(rng: random.Random, lines: int) -> list[int]:
-        return [hot]  # one line: every client wants the same stock row
-
-    def spread_pick(rng: random.Random, lines: int) -> list[int]:
-        return rng.sample(spread, min(lines, len(spread)))
-
     results = []
-    for label, pick in (("hot SKU", hot_pick), (f"{args.skus} SKUs", spread_pick)):
+    for label, pool, lines in (("hot SKU", [hot], 1), (f"{args.skus} SKUs", spread, args.lines)):
         for clients in [int(c) for c in args.clients.split(",")]:
             result = run_scenario(
-                clients=clients, seconds=args.seconds, pick=pick, lines=args.lines, label=label
+                clients=clients,
+                seconds=args.seconds,
+                pool=pool,
+                lines=lines,
+                label=label,
+                mode=args.mode,
+                url=url,
             )
             results.append(result)
             print(
@@ -190,7 +222,8 @@ def main() -> int:
 
     print()
     print(
-        f"Allocations per second ({args.seconds:g} s per run, {args.lines} line(s) per order for the spread scenario)"
+        f"Allocations per second ({args.seconds:g} s per run, clients as {args.mode}, "
+        f"{args.lines} line(s) per order in the spread scenario)"
     )
     header = f"{'scenario':<14}{'clients':>8}{'allocs':>10}{'errors':>8}{'allocs/s':>11}{'p50 ms':>9}{'p95 ms':>9}"
     print(header)
