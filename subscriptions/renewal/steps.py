@@ -271,11 +271,15 @@ def step_charge(renewal: Renewal, ctx: Context) -> None:
                 gateway=ctx.gateway,
             )
             attempt_id = attempt.pk
+            # billing hands back the attempt with the invoice it locked and updated.
+            invoice = (
+                attempt.invoice if attempt.invoice_id == invoice.pk else _reload_invoice(renewal)
+            )
         except ApplicationError as exc:
             # Resolving an attempt a crash left behind may have paid the invoice already.
             if getattr(exc, "code", "") not in ("invoice_not_payable", "payment_in_flight"):
                 raise
-        invoice = _reload_invoice(renewal)
+            invoice = _reload_invoice(renewal)
     if _invoice_paid(invoice):
         move(renewal, R.CHARGED, payment_attempt_id=attempt_id, charged_at=timezone.now())
         return
