@@ -228,9 +228,14 @@ class RateLimiter:
             self.calls = 0
 
 
-def limiter_from_settings() -> RateLimiter:
+def limiter_from_settings(api_key: str = "") -> RateLimiter:
+    """``OMS_STRIPE_RATE_LIMIT`` requests/second (0 turns the bucket off); by default a
+    margin under Stripe's documented limits: 25/s with a test key, 90/s with a live one."""
+    configured = getattr(settings, "OMS_STRIPE_RATE_LIMIT", None)
+    if configured is None:
+        configured = 25 if (api_key or "").startswith(("sk_test", "rk_test")) else 90
     return RateLimiter(
-        rate=float(getattr(settings, "OMS_STRIPE_RATE_LIMIT", 0) or 0),
+        rate=float(configured),
         burst=getattr(settings, "OMS_STRIPE_RATE_BURST", None),
         max_retries=int(getattr(settings, "OMS_STRIPE_RATE_LIMIT_RETRIES", 5)),
     )
@@ -342,7 +347,7 @@ class StripeGateway:
         if base:
             kwargs["base_addresses"] = {"api": base.rstrip("/")}
         self.client = stripe.StripeClient(key, **kwargs)
-        self.limiter = limiter or limiter_from_settings()
+        self.limiter = limiter or limiter_from_settings(key)
 
     # -- plumbing ---------------------------------------------------------------------
 

@@ -275,8 +275,9 @@ def _skip_hard_declined_retry(case: DunningCase, *, actor: Actor) -> bool:
     )
     if last is None or last.decline_kind != HARD:
         return False
-    current = payment_method_default(customer_id=case.customer_id)
-    current_id = current.stripe_payment_method_id if current else ""
+    from .payments import choose_payment_method
+
+    _, current_id = choose_payment_method(case.invoice)
     if current_id and current_id != last.stripe_payment_method_id:
         return False
     with transaction.atomic():
@@ -383,6 +384,7 @@ def dunning_retry_customer(
     from .payments import invoice_pay
 
     gateway = gateway or get_gateway()
+    new_card = payment_method_default(customer_id=customer_id)
     attempts = []
     for case in dunning_cases_active_for_customer(customer_id=customer_id).select_related(
         "invoice"
@@ -394,6 +396,7 @@ def dunning_retry_customer(
                     actor=actor,
                     trigger=AttemptTrigger.CARD_UPDATE,
                     gateway=gateway,
+                    payment_method=new_card,
                 )
             )
         except (Conflict, GatewayError):

@@ -236,19 +236,24 @@ def _set_state(attempt: PaymentAttempt, target: str) -> None:
     attempt.state = target
 
 
-def _choose_payment_method(
-    invoice: Invoice, explicit: PaymentMethod | None
+def choose_payment_method(
+    invoice: Invoice, explicit: PaymentMethod | None = None
 ) -> tuple[PaymentMethod | None, str]:
+    """The card to charge: the one asked for; else the subscription's own card (set through
+    subscriptions' change of payment method) unless it was removed; else the customer's
+    default card. Returns (our row if we know the card, its Stripe id)."""
     if explicit is not None:
         return explicit, explicit.stripe_payment_method_id
+    subscription_pm = invoice.subscription.payment_method if invoice.subscription_id else ""  # type: ignore[union-attr]
+    if subscription_pm:
+        row = PaymentMethod.objects.filter(stripe_payment_method_id=subscription_pm).first()
+        if row is None:
+            return None, subscription_pm  # a card saved outside billing's portal
+        if row.detached_at is None and row.customer_id == invoice.customer_id:
+            return row, subscription_pm
     default = payment_method_default(customer_id=invoice.customer_id)
     if default is not None:
         return default, default.stripe_payment_method_id
-    subscription_pm = (
-        getattr(invoice.subscription, "payment_method", "") if invoice.subscription_id else ""
-    )
-    if subscription_pm:
-        return None, subscription_pm
     return None, ""
 
 
@@ -298,7 +303,7 @@ def payment_attempt_begin(
             code=errors.PAYMENT_IN_FLIGHT,
         )
     number = (attempts[-1][0] if attempts else 0) + 1
-    pm, pm_id = _choose_payment_method(invoice, payment_method)
+    pm, pm_id = choose_payment_method(invoice, payment_method)
     try:
         attempt = PaymentAttempt.objects.create(
             invoice=invoice,

@@ -219,3 +219,12 @@ def test_stripe_gateway_retries_429_from_the_server(localstripe_server, settings
     assert customer_id.startswith("cus_")
     assert len(posts) == 3 and len({p.idempotency_key for p in posts}) == 1
     assert limiter.throttled == 2 and clock.slept == [0.01, 0.02]
+
+
+def test_default_rate_limit_follows_the_key(settings):
+    from billing.gateway import limiter_from_settings
+
+    assert limiter_from_settings("sk_test_x").rate == 25
+    assert limiter_from_settings("sk_live_x").rate == 90
+    settings.OMS_STRIPE_RATE_LIMIT = 0
+    assert limiter_from_settings("sk_live_x").rate == 0

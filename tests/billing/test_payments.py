@@ -208,3 +208,36 @@ def test_crash_between_stripe_success_and_our_commit_is_reconciled_without_a_sec
     assert (invoice.status, invoice.amount_paid) == (InvoiceStatus.PAID, 5500)
     assert len(payment_intents_for(stripe_gateway, customer.stripe_customer_id)) == 1
     assert payments_reconcile(actor=ACTOR) == 0  # nothing left to resolve
+
+
+def test_the_subscriptions_own_card_wins_over_the_customer_default(db):
+    """A subscription switched to another card (subscriptions' change of payment method) is
+    charged on that card; without one, the customer's default card."""
+    from billing.gateway import InProcessGateway
+    from billing.services import payment_method_save
+    from tests.factories.subscriptions import make_plan, make_subscription
+
+    gateway = InProcessGateway()
+    customer = customer_in("DE")
+    customer.stripe_customer_id = "cus_own_card"
+    customer.save(update_fields=["stripe_customer_id"])
+    default_pm, own_pm = gateway.add_card(), gateway.add_card()
+    for pm_id, default in ((own_pm, False), (default_pm, True)):
+        payment_method_save(
+            customer=customer, stripe_payment_method_id=pm_id, brand="visa", last4="4242",
+            exp_month=1, exp_year=2035, actor=ACTOR, make_default=default, retry_dunning=False,
+        )  # fmt: skip
+    plan = make_plan(price=1000, currency="EUR")
+    own = make_subscription(plan=plan, customer=customer, currency="EUR", payment_method=own_pm)
+    plain = make_subscription(plan=plan, customer=customer, currency="EUR")
+    from billing.services import invoice_create_for_period
+
+    charged = []
+    for subscription in (own, plain):
+        invoice = invoice_create_for_period(
+            subscription=subscription, period_start=subscription.current_period_start, actor=ACTOR
+        )
+        charged.append(
+            invoice_pay(invoice=invoice, actor=ACTOR, gateway=gateway).stripe_payment_method_id
+        )
+    assert charged == [own_pm, default_pm]
