@@ -372,10 +372,20 @@ def preview_subscription_change_frequency(
 def _move_next_box(subscription: Subscription, old: dt.date, new: dt.date) -> None:
     if old == new:
         return
-    PeriodOverride.objects.filter(subscription=subscription, period_start=new).delete()
-    PeriodOverride.objects.filter(
+    moving = PeriodOverride.objects.filter(
         subscription=subscription, period_start=old, consumed_at__isnull=True
-    ).update(period_start=new)
+    ).first()
+    if moving is not None:
+        target = PeriodOverride.objects.filter(subscription=subscription, period_start=new).first()
+        if target is None:
+            moving.period_start = new
+            moving.save(update_fields=["period_start", "updated_at"])
+        else:  # both boxes had plans: the moved box keeps all of them
+            target.skip = target.skip or moving.skip
+            target.swaps = [*target.swaps, *moving.swaps]
+            target.addons = [*target.addons, *moving.addons]
+            target.save(update_fields=["skip", "swaps", "addons", "updated_at"])
+            moving.delete()
     ScheduledChange.objects.filter(
         subscription=subscription,
         effective_date=old,

@@ -516,3 +516,24 @@ def test_cancel_at_period_end_before_the_first_renewal_never_bills(db):
     assert renewal_preview(sub).outcome == Outcome.ENDS and renewal_preview(sub).lines == []
     sub = renew(sub)
     assert sub.status == S.CANCELLED and sub.cycles_completed == 0
+
+
+def test_rescheduling_onto_a_date_with_its_own_override_merges_them(db, sku, other_sku):
+    sub = make_subscription(
+        plan=make_plan(price=1000, items=[(sku, 1)]), start_date=D(2026, 1, 1), renewed=1
+    )
+    services.subscription_add_addon(subscription=sub, sku=other_sku, actor=ACTOR)  # Feb 1 box
+    services.subscription_add_addon(
+        subscription=sub, sku=sku, actor=ACTOR, period_start=D(2026, 3, 1)
+    )
+    services.subscription_reschedule(
+        subscription=sub, next_renewal_date=D(2026, 3, 1), actor=ACTOR, today=D(2026, 1, 20)
+    )
+    sub.refresh_from_db()
+    preview = renewal_preview(sub)
+    assert [(i.sku_code, i.kind) for i in preview.items] == [
+        ("COFFEE-1", "plan"),
+        ("COFFEE-1", "addon"),
+        ("COFFEE-2", "addon"),
+    ]
+    assert PeriodOverride.objects.filter(subscription=sub).count() == 1
