@@ -9,6 +9,7 @@ from django.db.models import F, Prefetch, Q, QuerySet, Sum
 from oms.core.models import Channel
 
 from .models import (
+    Allocation,
     Backorder,
     BackorderStatus,
     BundleComponent,
@@ -159,3 +160,22 @@ def stock_drift() -> list[StockDrift]:
         if (sku_id, warehouse_id) not in seen and (ledger_on_hand or ledger_allocated):
             drift.append(StockDrift(sku_id, warehouse_id, 0, ledger_on_hand, 0, ledger_allocated))
     return drift
+
+
+def line_allocations(*, line_refs: list[str]) -> dict[str, dict[int, int]]:
+    """What each line holds now, in the line's own units per warehouse:
+    ``{line_ref: {warehouse_id: units}}`` (a bundle unit counts once all its components are
+    there). One query."""
+    held: dict[tuple[str, int, int], list[int]] = {}
+    rows = Allocation.objects.filter(line_ref__in=line_refs, quantity__gt=0).values_list(
+        "line_ref", "warehouse_id", "sku_id", "per_unit", "quantity"
+    )
+    for line_ref, warehouse_id, sku_id, per_unit, quantity in rows:
+        entry = held.setdefault((line_ref, warehouse_id, sku_id), [per_unit, 0])
+        entry[1] += quantity
+    result: dict[str, dict[int, int]] = {}
+    for (line_ref, warehouse_id, _), (per_unit, quantity) in held.items():
+        units = quantity // per_unit
+        per_line = result.setdefault(line_ref, {})
+        per_line[warehouse_id] = min(per_line.get(warehouse_id, units), units)
+    return result

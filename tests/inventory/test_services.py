@@ -603,3 +603,20 @@ def test_sweep_gives_cancelled_stock_to_waiting_backorders(system_actor, filled_
     assert (level(sku, wh).allocated, level(sku, wh).available) == (2, 1)
     assert backorders_fill_from_stock(actor=system_actor) == []
     assert ledger_sum(sku, wh) == (3, 2)
+
+
+def test_line_allocations_selector(system_actor, django_assert_num_queries):
+    from inventory.selectors import line_allocations
+
+    a, b = SkuFactory(), SkuFactory()
+    box = bundle_sku([(a, 2), (b, 1)])
+    w1, w2 = WarehouseFactory(priority=1), WarehouseFactory(priority=2)
+    stock_on_hand(sku=a, warehouse=w1, quantity=2)
+    stock_on_hand(sku=b, warehouse=w1, quantity=1)
+    stock_on_hand(sku=a, warehouse=w2, quantity=10)
+    stock_on_hand(sku=b, warehouse=w2, quantity=10)
+    # No warehouse has all 11 of ``a``: w2 covers the boxes and 2 plain, w1 the last plain.
+    allocate(system_actor, ("box", box, 4), ("plain", a, 3))
+    with django_assert_num_queries(1):
+        held = line_allocations(line_refs=["box", "plain", "none"])
+    assert held == {"box": {w2.pk: 4}, "plain": {w2.pk: 2, w1.pk: 1}}
