@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from oms.core.money import currency_exponent
+from oms.core.money import currency_exponent, round_minor
 
 from . import hooks
 from .models import DeliveryOption
@@ -35,7 +35,8 @@ FREE_SHIPPING_FROM = Decimal("75")
 
 
 def to_minor(major: Decimal, currency: str) -> int:
-    return int(major.scaleb(currency_exponent(currency)))
+    """A fee in major units as minor units of ``currency`` (4.95 → 5 JPY, by the rule)."""
+    return round_minor(major.scaleb(currency_exponent(currency)))
 
 
 def shipping_fee(
