@@ -604,7 +604,12 @@ def subscription_resume(
 
 @transaction.atomic
 def subscription_advance_period(
-    *, subscription: Subscription, period_start: dt.date, actor: Actor, skip: bool = False
+    *,
+    subscription: Subscription,
+    period_start: dt.date,
+    actor: Actor,
+    skip: bool = False,
+    already_locked: bool = False,
 ) -> Subscription:
     """Move the subscription past the period starting ``period_start`` once its renewal is
     done (or skipped). Called by the renewal cycle after it invoiced ``renewal_preview``.
@@ -616,8 +621,13 @@ def subscription_advance_period(
     pause ends. *skip* (``skip=True`` forces one: the catch-up of a plan that skips missed
     periods) — the period is current but unbilled, nothing counted. *ends* — cancel at period
     end becomes cancelled, a fixed term becomes expired. Scheduled changes effective by
-    ``period_start`` are applied and the period's override is consumed."""
-    subscription = lock(subscription)
+    ``period_start`` are applied and the period's override is consumed.
+
+    ``already_locked=True`` skips re-reading the row: only for a caller that, in the current
+    transaction, locked it FOR UPDATE and loaded it with ``selectors.with_renewal_data`` (the
+    renewal claim does both), saving the reload on the nightly hot path."""
+    if not already_locked:
+        subscription = lock(subscription)
     s = subscription
     if s.next_renewal_date is None or period_start < s.next_renewal_date:
         return s

@@ -39,3 +39,32 @@ def test_advancing_one_period_takes_a_bounded_number_of_queries(
         services.subscription_advance_period(
             subscription=sub, period_start=D(2026, 2, 1), actor=ACTOR
         )
+
+
+def test_advance_for_a_caller_holding_the_lock_skips_the_reload(
+    db, sku, django_assert_max_num_queries
+):
+    from django.db import transaction
+
+    from subscriptions.models import Subscription
+    from subscriptions.selectors import with_renewal_data
+
+    sub = make_subscription(
+        plan=make_plan(price=1000, items=[(sku, 1)]), start_date=D(2026, 1, 1), renewed=1
+    )
+    with transaction.atomic():
+        claimed = (
+            with_renewal_data(Subscription.objects.filter(pk=sub.pk))
+            .select_for_update(of=("self",))
+            .get()
+        )
+        with django_assert_max_num_queries(7):
+            services.subscription_advance_period(
+                subscription=claimed, period_start=D(2026, 2, 1), actor=ACTOR, already_locked=True
+            )
+    sub.refresh_from_db()
+    assert (sub.cycles_completed, sub.next_renewal_date, sub.period_billed) == (
+        2,
+        D(2026, 3, 1),
+        1000,
+    )
