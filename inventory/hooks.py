@@ -21,12 +21,20 @@ RenewalDemandProvider = Callable[
 ]
 
 backorder_filled: list[BackorderFilled] = []
+# Same signature, called once the receipt's transaction has committed (each in its own
+# transaction, if it opens one). A receipt holds stock-row locks until it commits; a callback
+# that locks rows an order cancellation locks *before* calling inventory (the order) can
+# deadlock with it when run inside. After commit there is no such cycle; the price is that
+# a failing callback leaves the receipt committed (make it idempotent and reconcilable,
+# e.g. from ``inventory.selectors.line_allocations``).
+backorder_filled_after_commit: list[BackorderFilled] = []
 renewal_demand: list[RenewalDemandProvider] = []
 
 
-def register_backorder_filled(callback: BackorderFilled) -> None:
-    if callback not in backorder_filled:
-        backorder_filled.append(callback)
+def register_backorder_filled(callback: BackorderFilled, *, after_commit: bool = False) -> None:
+    registry = backorder_filled_after_commit if after_commit else backorder_filled
+    if callback not in registry:
+        registry.append(callback)
 
 
 def register_renewal_demand(provider: RenewalDemandProvider) -> None:

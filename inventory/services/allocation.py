@@ -48,6 +48,7 @@ from django.utils import timezone
 from oms.core.actors import Actor
 from oms.core.errors import Conflict, NotFound, ValidationError
 from oms.core.models import Channel
+from oms.core.transactions import on_commit
 from oms.core.transitions import check_transition
 
 from .. import errors, hooks
@@ -679,6 +680,8 @@ def announce_fills(fills: list[tuple[str, int, int, int]]) -> None:
     for line_ref, sku_id, warehouse_id, quantity in fills:
         for callback in list(hooks.backorder_filled):
             callback(line_ref, sku_id, warehouse_id, quantity)
+        for callback in list(hooks.backorder_filled_after_commit):
+            on_commit(callback, line_ref, sku_id, warehouse_id, quantity)
 
 
 @joins_transaction

@@ -620,3 +620,31 @@ def test_line_allocations_selector(system_actor, django_assert_num_queries):
     with django_assert_num_queries(1):
         held = line_allocations(line_refs=["box", "plain", "none"])
     assert held == {"box": {w2.pk: 4}, "plain": {w2.pk: 2, w1.pk: 1}}
+
+
+def test_after_commit_backorder_callbacks_wait_for_the_commit(
+    system_actor, django_capture_on_commit_callbacks
+):
+    from django.db import transaction
+
+    calls = []
+
+    def late(line_ref, sku_id, warehouse_id, quantity):
+        calls.append((line_ref, quantity))
+
+    hooks.register_backorder_filled(late, after_commit=True)
+    try:
+        sku, wh = SkuFactory(allow_backorder=True), WarehouseFactory()
+        allocate(system_actor, ("l1", sku, 2), allow_backorder=True)
+        with django_capture_on_commit_callbacks(execute=True):
+            with pytest.raises(RuntimeError), transaction.atomic():
+                stock_receive(sku=sku, warehouse=wh, quantity=2, actor=system_actor)
+                assert calls == []
+                raise RuntimeError("receipt rolled back")
+        assert calls == []
+        assert Backorder.objects.get().status == "open"
+        with django_capture_on_commit_callbacks(execute=True):
+            stock_receive(sku=sku, warehouse=wh, quantity=2, actor=system_actor)
+        assert calls == [("l1", 2)]
+    finally:
+        hooks.backorder_filled_after_commit.remove(late)
