@@ -56,15 +56,15 @@ def record_tracking(*, shipment: Shipment, status: str, actor: Actor, message: s
     )
 
 
-def record_delivery_if_complete(*, order_id: int, actor: Actor) -> Order:
+def record_delivery_if_complete(*, order: Order, actor: Actor) -> Order:
     """A parcel arrived. The order is delivered once everything has shipped (it is
     fulfilled) and every live parcel has arrived; otherwise the arrival is only noted on
-    its timeline. The caller holds the order lock, so sibling parcels are seen committed."""
+    its timeline. The caller holds the order lock (``order`` is the locked row), so sibling
+    parcels are seen committed."""
     from ..models import Shipment
 
-    order = Order.objects.get(pk=order_id)
     statuses = set(
-        Shipment.objects.filter(order_id=order_id)
+        Shipment.objects.filter(order_id=order.pk)
         .exclude(status=S.CANCELLED)
         .values_list("status", flat=True)
     )

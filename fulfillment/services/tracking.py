@@ -85,7 +85,16 @@ def apply_status(
         shipment.last_tracking_at = occurred_at
     if target == S.DELIVERED:
         shipment.delivered_at = occurred_at
-    shipment.save()
+    shipment.save(
+        update_fields=[
+            "status",
+            "progress_rank",
+            "exception_reason",
+            "last_tracking_at",
+            "delivered_at",
+            "updated_at",
+        ]
+    )
     kinds: dict[str, str] = {
         S.DELIVERED: ShipmentEventKind.DELIVERED,
         S.EXCEPTION: ShipmentEventKind.EXCEPTION,
@@ -106,7 +115,7 @@ def apply_status(
     )
     order_sync.record_tracking(shipment=shipment, status=target, actor=actor, message=message)
     if target == S.DELIVERED:
-        order_sync.record_delivery_if_complete(order_id=shipment.order_id, actor=actor)
+        order_sync.record_delivery_if_complete(order=shipment.order, actor=actor)
     if target in NOTIFY_ON:
         from .notifications import send_shipment_email
 
@@ -135,8 +144,9 @@ def tracking_event_record(
     if shipment is not None:
         # Order, then shipment: the same lock order as shipping, so the last parcel of an
         # order to arrive always sees its siblings' committed state.
-        lock_order(shipment.order_id)
+        order = lock_order(shipment.order_id)
         shipment = lock_shipment(shipment.pk)
+        shipment.order = order  # the locked row: the timeline writes below reuse it
     event = TrackingEvent(
         carrier=carrier,
         shipment=shipment,
@@ -231,8 +241,9 @@ def shipment_mark_exception(
         raise ValidationError(
             f"Unknown exception reason '{reason}'.", fields={"reason": ExceptionReason.values}
         )
-    lock_order(shipment.order_id)
+    order = lock_order(shipment.order_id)
     shipment = lock_shipment(shipment)
+    shipment.order = order
     apply_status(
         shipment=shipment,
         target=S.EXCEPTION,
@@ -250,8 +261,9 @@ def shipment_mark_delivered(
 ) -> Shipment:
     """Record a delivery the carrier does not report (manual carrier, proof from the
     customer)."""
-    lock_order(shipment.order_id)
+    order = lock_order(shipment.order_id)
     shipment = lock_shipment(shipment)
+    shipment.order = order
     apply_status(
         shipment=shipment,
         target=S.DELIVERED,
@@ -266,8 +278,9 @@ def shipment_mark_delivered(
 def shipment_mark_returned_to_sender(
     *, shipment: Shipment, actor: Actor, note: str = ""
 ) -> Shipment:
-    lock_order(shipment.order_id)
+    order = lock_order(shipment.order_id)
     shipment = lock_shipment(shipment)
+    shipment.order = order
     apply_status(
         shipment=shipment,
         target=S.RETURNED_TO_SENDER,
