@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from inventory import services as inventory
 from oms.core.actors import Actor
 from oms.core.countries import is_country_code
 from oms.core.errors import ValidationError
@@ -146,9 +147,6 @@ def stock_allocate(
     ``allocated_quantity``, the shortfall to its ``backordered_quantity`` (the line's own
     units, bundles included). Returns the parts for the event payload. Raises inventory's
     OutOfStock (409) where neither the SKU nor the channel allows a backorder."""
-    from inventory.services import AllocationLine
-    from inventory.services import stock_allocate as allocate
-
     wanted = {
         line.stock_ref: (line, (quantities or {}).get(line.pk, line.quantity))
         for line in lines
@@ -157,9 +155,9 @@ def stock_allocate(
     wanted = {ref: item for ref, item in wanted.items() if item[1] > 0}
     if not wanted:
         return []
-    result = allocate(
+    result = inventory.stock_allocate(
         lines=[
-            AllocationLine(line_ref=ref, sku_id=line.sku_id, quantity=units)
+            inventory.AllocationLine(line_ref=ref, sku_id=line.sku_id, quantity=units)
             for ref, (line, units) in wanted.items()
         ],
         reference=order.reference,
@@ -196,13 +194,11 @@ def stock_release(
     """Give back ``quantity`` of the line's units (None: everything it holds). Inventory
     cancels the line's open backorder first, then releases allocated units; the line's
     quantities follow the same order."""
-    from inventory.services import stock_release as release
-
     held = line.allocated_quantity + line.backordered_quantity
     units = held if quantity is None else min(quantity, held)
     if not line.is_physical or units <= 0:
         return
-    release(line_ref=line.stock_ref, quantity=units, actor=actor, reason=reason)
+    inventory.stock_release(line_ref=line.stock_ref, quantity=units, actor=actor, reason=reason)
     from_backorder = min(line.backordered_quantity, units)
     line.backordered_quantity -= from_backorder
     line.allocated_quantity -= units - from_backorder

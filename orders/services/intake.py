@@ -17,6 +17,7 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
 from customers.models import Customer, CustomerStatus
+from inventory.models import Sku, SkuPrice
 from oms.core.actors import Actor
 from oms.core.errors import Conflict, ValidationError
 from oms.core.models import Channel
@@ -44,18 +45,6 @@ from ._common import (
 
 MAX_LINES = 200
 EXTERNAL_ID_CONSTRAINT = "order_external_id_unique_per_channel"
-
-
-def _sku_model() -> Any:
-    from inventory.models import Sku
-
-    return Sku
-
-
-def _price_model() -> Any:
-    from inventory.models import SkuPrice
-
-    return SkuPrice
 
 
 def clean_currency(currency: str) -> str:
@@ -129,12 +118,9 @@ def clean_requested_lines(
 def load_skus(*, codes: set[str], currency: str) -> dict[str, Any]:
     """SKUs by code with their price in ``currency`` annotated (``price`` None when there is
     none), in one query."""
-    price = (
-        _price_model().objects.filter(sku=OuterRef("pk"), currency=currency).values("amount")[:1]
-    )
+    price = SkuPrice.objects.filter(sku=OuterRef("pk"), currency=currency).values("amount")[:1]
     rows = (
-        _sku_model()
-        .objects.filter(code__in=codes)
+        Sku.objects.filter(code__in=codes)
         .annotate(price=Subquery(price))
         .only("id", "code", "name", "is_active", "is_physical", "tax_category")
     )
