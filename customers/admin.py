@@ -1,11 +1,14 @@
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
+from customers.portal.services import portal_user_invite
+from oms.core.actors import Actor
 from oms.core.admin_actions import form_action
+from oms.core.errors import ApplicationError
 
 from . import services
 from .models import Address, Customer, CustomerEvent, CustomerReference
@@ -68,6 +71,7 @@ class CustomerAdmin(SimpleHistoryAdmin):
     inlines = [AddressInline, ReferenceInline, EventInline]
     date_hierarchy = "created_at"
     actions = [
+        "invite_to_portal",
         form_action(
             description="Deactivate customers",
             apply=lambda *, obj, actor, reason: services.customer_deactivate(
@@ -88,6 +92,16 @@ class CustomerAdmin(SimpleHistoryAdmin):
             ),
         ),
     ]
+
+    @admin.action(description="Invite to the self-service portal (emails a set-password link)")
+    def invite_to_portal(self, request: HttpRequest, queryset: Any) -> None:
+        actor = Actor.for_user(request.user)
+        for customer in queryset:
+            try:
+                portal_user_invite(customer=customer, actor=actor)
+                self.message_user(request, f"Invited {customer.email}.", messages.SUCCESS)
+            except ApplicationError as exc:
+                self.message_user(request, f"{customer.email}: {exc.message}", messages.ERROR)
 
     def get_search_results(self, request: HttpRequest, queryset: Any, search_term: str) -> Any:
         qs, _ = super().get_search_results(request, queryset, search_term)

@@ -3,10 +3,12 @@
 from typing import Any
 
 from customers.models import Customer
+from customers.portal.services import portal_user_invite
 from customers.services import customer_create
 from oms.core.actors import Actor
 
 ORDER = 10
+PORTAL_PASSWORD = "demo-portal"
 
 FIRST = [
     "Ada",
@@ -98,3 +100,12 @@ def seed(ctx: Any) -> None:
             )
         customers.append(customer)
     ctx.shared["customers"] = customers
+    portal_customer = customers[0]
+    if portal_customer.user_id is None:
+        portal_user_invite(
+            customer=portal_customer, actor=actor, password=PORTAL_PASSWORD, send_email=False
+        )
+    ctx.log(
+        f"customer portal: http://127.0.0.1:8000/portal/  login '{portal_customer.email}', "
+        f"password '{PORTAL_PASSWORD}' (demo only)"
+    )

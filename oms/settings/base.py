@@ -111,6 +111,7 @@ STORAGES = {
 }
 
 LOGIN_URL = "/accounts/login/"
+AUTHENTICATION_BACKENDS = ["customers.portal.auth.CaseInsensitiveUsernameBackend"]
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")

@@ -47,3 +47,25 @@ def test_deactivate_action_asks_for_a_reason_then_calls_the_service(admin_client
     assert customer.status == "inactive"
     event = CustomerEvent.objects.get(customer=customer, kind="deactivated")
     assert event.actor_kind == "user" and event.actor_label == "admin" and event.message == "fraud"
+
+
+def test_invite_to_portal_action_creates_a_login_and_emails_the_link(
+    admin_client, mailoutbox, django_capture_on_commit_callbacks
+):
+    customer = CustomerFactory(email="Invitee@Example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(
+            "/admin/customers/customer/",
+            {"action": "invite_to_portal", "_selected_action": [customer.pk]},
+        )
+    customer.refresh_from_db()
+    assert customer.user is not None and customer.user.username == "invitee@example.com"
+    assert not customer.user.has_usable_password()
+    assert [m.to for m in mailoutbox] == [["Invitee@Example.com"]]
+    # inviting twice is refused with a message, no second login or email
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(
+            "/admin/customers/customer/",
+            {"action": "invite_to_portal", "_selected_action": [customer.pk]},
+        )
+    assert len(mailoutbox) == 1
