@@ -3,7 +3,7 @@ hot SKU (every client fights for the same stock row) and spread over 1,000 SKUs.
 
 Each client is a thread with its own PostgreSQL connection; each allocation is one order
 (``--lines`` lines) in its own transaction, exactly as order intake calls it. The script
-creates (or recreates with ``--fresh``) its own database, migrates it, seeds the stock,
+drops and recreates its own database (``--reuse`` keeps it), migrates it, seeds the stock,
 runs every scenario for ``--seconds`` and prints a table. Afterwards it checks the ledger
 invariant over everything it wrote.
 
@@ -53,8 +53,10 @@ def setup_django(url: str) -> None:
 
 def seed(sku_count: int) -> tuple[int, list[int]]:
     """One hot SKU and ``sku_count`` others, each with plenty of stock in two warehouses."""
-    from inventory.models import Product, Sku, StockLevel, Warehouse
-    from inventory.services import stock_receive
+    from django.db import transaction
+
+    from inventory.models import MovementKind, Product, Sku, StockLevel, Warehouse
+    from inventory.services.stock import stock_in
     from oms.core.actors import Actor
 
     actor = Actor.system("bench")
@@ -81,10 +83,20 @@ def seed(sku_count: int) -> tuple[int, list[int]]:
     stocked = set(
         StockLevel.objects.filter(on_hand__gt=10_000_000).values_list("sku_id", "warehouse_id")
     )
-    for sku in [hot, *skus]:
-        for warehouse in warehouses:
-            if (sku.pk, warehouse.pk) not in stocked:
-                stock_receive(sku=sku, warehouse=warehouse, quantity=100_000_000, actor=actor)
+    for warehouse in warehouses:
+        # One multi-SKU receipt per warehouse (the receipt service's own bulk path).
+        quantities = {
+            sku.pk: 100_000_000 for sku in [hot, *skus] if (sku.pk, warehouse.pk) not in stocked
+        }
+        if quantities:
+            with transaction.atomic():
+                stock_in(
+                    warehouse=warehouse,
+                    quantities=quantities,
+                    kind=MovementKind.RECEIPT,
+                    actor=actor,
+                    reason="bench stock",
+                )
     return hot.pk, [s.pk for s in skus]
 
 
@@ -186,7 +198,9 @@ def main() -> int:
     parser.add_argument("--clients", default="1,4,16", help="Comma-separated client counts.")
     parser.add_argument("--skus", type=int, default=1000, help="SKUs in the spread scenario.")
     parser.add_argument("--lines", type=int, default=1, help="Lines per order.")
-    parser.add_argument("--fresh", action="store_true", help="Drop and recreate the database.")
+    parser.add_argument(
+        "--reuse", action="store_true", help="Keep the bench database from the last run."
+    )
     parser.add_argument(
         "--mode",
         choices=["threads", "processes"],
@@ -198,7 +212,7 @@ def main() -> int:
     url = os.environ.get("BENCH_DATABASE_URL") or DEFAULT_URL
     if os.environ.get("DATABASE_URL", "").rstrip("/").endswith("oms_bench_alloc"):
         url = os.environ["DATABASE_URL"]
-    prepare_database(url, fresh=args.fresh)
+    prepare_database(url, fresh=not args.reuse)
     setup_django(url)
     print(f"database {url.rpartition('@')[2]}; seeding 1 hot SKU and {args.skus} SKUs...")
     hot, spread = seed(args.skus)
