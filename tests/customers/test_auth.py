@@ -9,10 +9,10 @@ pytestmark = pytest.mark.django_db
 
 def test_portal_login_accepts_the_email_in_any_case(system_actor):
     customer = CustomerFactory(email="Mixed.Case@Example.com")
-    portal_user_invite(
+    user = portal_user_invite(
         customer=customer, actor=system_actor, password="s3cret-pass", send_email=False
     )
-    assert authenticate(username="MIXED.case@example.COM", password="s3cret-pass") == customer.user
+    assert authenticate(username="MIXED.case@example.COM", password="s3cret-pass") == user
     assert authenticate(username="mixed.case@example.com", password="wrong") is None
     assert authenticate(username="nobody@example.com", password="s3cret-pass") is None
 
