@@ -13,6 +13,7 @@ NOT_STOCKABLE = "not_stockable"
 UNKNOWN_SKU = "unknown_sku"
 REASON_REQUIRED = "reason_required"
 INVALID_QUANTITY = "invalid_quantity"
+OVER_CAPACITY = "over_capacity"
 
 
 class OutOfStock(Conflict):

@@ -6,11 +6,11 @@ fills waiting backorders at that warehouse, oldest first, then announces the fil
 
 from __future__ import annotations
 
-from django.db.models import Q
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from oms.core.actors import Actor
-from oms.core.errors import NotFound, ValidationError
+from oms.core.errors import Conflict, NotFound, ValidationError
 
 from .. import errors
 from ..models import MovementKind, Sku, StockLevel, StockMovement, Warehouse
@@ -81,6 +81,26 @@ def _lock_one(sku: Sku, warehouse: Warehouse) -> StockLevel:
     return ensure_and_lock_levels([(sku.pk, warehouse.pk)])[(sku.pk, warehouse.pk)]
 
 
+def _check_capacity(warehouse: Warehouse, quantity: int) -> None:
+    capacity = (
+        Warehouse.objects.select_for_update()
+        .values_list("capacity_units", flat=True)
+        .get(pk=warehouse.pk)
+    )
+    if capacity is None:
+        return
+    held = StockLevel.objects.filter(warehouse=warehouse).aggregate(
+        total=Sum("on_hand", default=0)
+    )["total"]
+    if held + quantity > capacity:
+        raise Conflict(
+            f"Warehouse {warehouse.code} holds {held} of {capacity} units; "
+            f"{quantity} more do not fit.",
+            code=errors.OVER_CAPACITY,
+            fields={"quantity": [f"At most {max(capacity - held, 0)} fit."]},
+        )
+
+
 @joins_transaction
 def stock_receive(
     *,
@@ -91,9 +111,13 @@ def stock_receive(
     reference: str = "",
     reason: str = "",
 ) -> StockLevel:
-    """Goods arrived: on hand rises, then waiting backorders are filled first-in first-out."""
+    """Goods arrived: on hand rises, then waiting backorders are filled first-in first-out.
+    A warehouse with ``capacity_units`` refuses a receipt that would overfill it (receipts
+    there queue on the warehouse row so two cannot both squeeze in)."""
     require_positive(quantity)
     _stockable(sku)
+    if warehouse.capacity_units is not None:
+        _check_capacity(warehouse, quantity)
     levels, _ = stock_in(
         warehouse=warehouse,
         quantities={sku.pk: quantity},

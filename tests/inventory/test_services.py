@@ -648,3 +648,15 @@ def test_after_commit_backorder_callbacks_wait_for_the_commit(
         assert calls == [("l1", 2)]
     finally:
         hooks.backorder_filled_after_commit.remove(late)
+
+
+def test_receipt_refused_beyond_warehouse_capacity(system_actor):
+    wh = WarehouseFactory(capacity_units=10)
+    a, b = SkuFactory(), SkuFactory()
+    stock_receive(sku=a, warehouse=wh, quantity=6, actor=system_actor)
+    with pytest.raises(Conflict) as exc:
+        stock_receive(sku=b, warehouse=wh, quantity=5, actor=system_actor)
+    assert exc.value.code == "over_capacity"
+    assert not StockLevel.objects.filter(sku=b, on_hand__gt=0).exists()
+    stock_receive(sku=b, warehouse=wh, quantity=4, actor=system_actor)
+    assert sum(StockLevel.objects.filter(warehouse=wh).values_list("on_hand", flat=True)) == 10
