@@ -6,7 +6,13 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from customers.api.serializers import AddressInputSerializer
-from subscriptions.models import Plan, PlanVersion, Subscription, SubscriptionStatus
+from subscriptions.models import (
+    Plan,
+    PlanVersion,
+    Subscription,
+    SubscriptionEvent,
+    SubscriptionStatus,
+)
 from subscriptions.periods import IntervalUnit
 from subscriptions.selectors import Outcome
 from subscriptions.services import POLICIES
@@ -120,6 +126,12 @@ class SubscriptionDetailSerializer(SubscriptionSerializer):
     def get_upcoming_renewal(self, obj: Subscription) -> dict[str, Any] | None:
         preview = self.context.get("upcoming_renewal")
         return SubscriptionRenewalPreviewSerializer(preview).data if preview is not None else None
+
+
+class SubscriptionEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SubscriptionEvent
+        fields = ("id", "created_at", "kind", "actor_kind", "actor_label", "message", "payload")
 
 
 class SubscriptionChangePreviewSerializer(serializers.Serializer):

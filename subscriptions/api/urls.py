@@ -4,6 +4,11 @@ from . import views
 
 urlpatterns = [
     path("plans/", views.PlanListView.as_view(), name="plan-list"),
+    path(
+        "subscriptions/<int:pk>/events/",
+        views.SubscriptionEventListView.as_view(),
+        name="subscription-events",
+    ),
     path("subscriptions/", views.SubscriptionListCreateView.as_view(), name="subscription-list"),
     path(
         "subscriptions/preview/",

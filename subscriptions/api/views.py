@@ -20,7 +20,7 @@ from oms.core.actors import Actor
 from oms.core.api.views import ChannelAPIView
 from oms.core.errors import NotFound, ValidationError
 from subscriptions import selectors, services
-from subscriptions.models import Plan, PlanVersion, Subscription
+from subscriptions.models import Plan, PlanVersion, Subscription, SubscriptionEvent
 from subscriptions.services import ChangePreview
 from subscriptions.services._common import jsonable
 
@@ -164,6 +164,21 @@ class SubscriptionDetailView(ChannelAPIView):
     )
     def get(self, request: Request, pk: int) -> Response:
         return Response(_detail(self, pk))
+
+
+class SubscriptionEventListView(ChannelAPIView, ListAPIView):
+    """The subscription's timeline, newest first."""
+
+    serializer_class = s.SubscriptionEventSerializer
+
+    def get_queryset(self) -> QuerySet[SubscriptionEvent]:
+        if getattr(self, "swagger_fake_view", False):
+            return SubscriptionEvent.objects.none()
+        return selectors.subscription_events(subscription=_get(self, self.kwargs["pk"]))
+
+    @extend_schema(summary="A subscription's timeline")
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
 
 
 # --- one endpoint per change, each with a preview twin ---------------------------------------

@@ -277,3 +277,16 @@ def test_channels_cannot_waive_proration_or_force_an_immediate_downgrade(
     )
     assert deferred.status_code == 200 and deferred.json()["change"]["scheduled"] is True
     assert not ProrationAdjustment.objects.exists()
+
+
+def test_timeline_endpoint_is_bounded_and_private(
+    api_client, customer, plan, django_assert_max_num_queries
+):
+    sub = make_subscription(plan=plan, customer=customer, start_date=D(2026, 1, 1), renewed=3)
+    services.subscription_skip(subscription=sub, actor=Actor.system("t"))
+    with django_assert_max_num_queries(6):
+        response = api_client.get(f"/api/v1/subscriptions/{sub.pk}/events/")
+    kinds = [row["kind"] for row in response.json()["results"]]
+    assert kinds == ["skip_scheduled", "renewed", "renewed", "renewed", "created"]
+    stranger = make_subscription(plan=plan, customer=CustomerFactory(), start_date=D(2026, 1, 1))
+    assert api_client.get(f"/api/v1/subscriptions/{stranger.pk}/events/").status_code == 404
