@@ -43,6 +43,7 @@ PROCESSING = "processing"
 # The metadata key every PaymentIntent we create carries: the attempt's idempotency key.
 # It is how a charge whose answer was lost is found again (search, or a list scan).
 ATTEMPT_METADATA_KEY = "oms_attempt_key"
+REFUND_METADATA_KEY = "oms_refund_key"
 
 
 class GatewayError(Exception):
@@ -146,6 +147,8 @@ class PaymentGateway(Protocol):
     def refund(
         self, *, payment_intent_id: str, amount: int, idempotency_key: str, reason: str = ""
     ) -> RefundResult: ...
+
+    def find_refund(self, *, refund_key: str) -> RefundResult | None: ...
 
 
 # --------------------------------------------------------------------------------------
@@ -529,7 +532,7 @@ class StripeGateway:
         params: dict[str, Any] = {
             "payment_intent": payment_intent_id,
             "amount": amount,
-            "metadata": {"oms_reason": reason[:500]} if reason else {},
+            "metadata": {"oms_reason": reason[:500], REFUND_METADATA_KEY: idempotency_key},
         }
         refund = self._call(
             lambda: self.v1.refunds.create(
@@ -543,6 +546,23 @@ class StripeGateway:
             amount=int(data.get("amount") or amount),
             payment_intent_id=_id_of(data.get("payment_intent")),
         )
+
+    def find_refund(self, *, refund_key: str) -> RefundResult | None:
+        """The refund made with ``refund_key`` (in its metadata), scanning recent refunds."""
+        limit = int(getattr(settings, "OMS_STRIPE_FIND_SCAN_LIMIT", 10_000))
+        page = self._call(lambda: self.v1.refunds.list(params={"limit": 100}))
+        for seen, refund in enumerate(page.auto_paging_iter(), start=1):
+            data = refund.to_dict()
+            if (data.get("metadata") or {}).get(REFUND_METADATA_KEY) == refund_key:
+                return RefundResult(
+                    id=data["id"],
+                    status=data.get("status") or "succeeded",
+                    amount=int(data.get("amount") or 0),
+                    payment_intent_id=_id_of(data.get("payment_intent")),
+                )
+            if seen >= limit:
+                break
+        return None
 
 
 # --------------------------------------------------------------------------------------
@@ -815,6 +835,10 @@ class InProcessGateway:
             )
             self._refunds[idempotency_key] = result
         return result
+
+    def find_refund(self, *, refund_key: str) -> RefundResult | None:
+        self._record("find_refund", refund_key=refund_key)
+        return self._refunds.get(refund_key)
 
 
 # --------------------------------------------------------------------------------------

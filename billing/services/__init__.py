@@ -42,6 +42,7 @@ from .refunds import (
     refund_create,
     refund_for_order,
     refund_overpayment,
+    refund_resolve,
     refund_sync_from_stripe,
     refundable_amount,
 )
@@ -56,7 +57,7 @@ __all__ = [
     "order_tax_calculator", "payment_attempt_begin", "payment_attempt_charge", "payment_attempt_complete",
     "payment_attempt_mark_unknown", "payment_attempt_resolve", "payment_method_detached",
     "payment_method_save", "payment_method_sync", "payments_reconcile", "refund_create",
-    "refund_for_order", "refund_overpayment", "refund_sync_from_stripe", "refundable_amount",
+    "refund_for_order", "refund_overpayment", "refund_resolve", "refund_sync_from_stripe", "refundable_amount",
     "setup_intent_create", "subscription_adjustments_invoice", "webhook_process", "webhook_receive",
     "webhook_retry_unprocessed",
 ]  # fmt: skip

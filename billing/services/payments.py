@@ -624,7 +624,11 @@ def payment_attempt_resolve(
 def payments_reconcile(
     *, actor: Actor, gateway: PaymentGateway | None = None, limit: int = 500
 ) -> int:
-    """Resolve every stale pending or unknown attempt. Returns how many were looked at."""
+    """Resolve every stale pending or unknown attempt (and refund whose answer was lost).
+    Returns how many were looked at."""
+    from ..models import Refund, RefundState
+    from .refunds import refund_resolve
+
     gateway = gateway or get_gateway()
     stale = timezone.now() - conf.seconds("OMS_PAYMENT_PENDING_STALE_SECONDS")
     done = 0
@@ -633,5 +637,11 @@ def payments_reconcile(
             payment_attempt_resolve(attempt=attempt, actor=actor, gateway=gateway)
         except GatewayError:
             logger.warning("Could not reconcile attempt %s yet", attempt.pk, exc_info=True)
+        done += 1
+    for refund in Refund.objects.filter(state=RefundState.UNKNOWN).order_by("pk")[:limit]:
+        try:
+            refund_resolve(refund=refund, actor=actor, gateway=gateway)
+        except GatewayError:
+            logger.warning("Could not reconcile refund %s yet", refund.pk, exc_info=True)
         done += 1
     return done

@@ -280,6 +280,26 @@ def credit_note_create(
     return note
 
 
+def refund_resolve(
+    *, refund: Refund, actor: Actor, gateway: PaymentGateway | None = None
+) -> Refund:
+    """A refund whose answer was lost (unknown): ask Stripe for it by its key. Found: it
+    happened; not found: it did not (the amount is free to refund again). Reads only."""
+    if refund.state != RefundState.UNKNOWN:
+        return refund
+    gateway = gateway or get_gateway()
+    found = gateway.find_refund(refund_key=refund.idempotency_key)
+    if found is None:
+        return refund_complete(
+            refund=refund,
+            state=RefundState.FAILED,
+            actor=actor,
+            message="Stripe has no such refund.",
+        )
+    state = RefundState.FAILED if found.status in ("failed", "canceled") else RefundState.SUCCEEDED
+    return refund_complete(refund=refund, state=state, actor=actor, stripe_refund_id=found.id)
+
+
 def refund_for_order(
     *, order: Order, amount: int | None, reason: str, actor: Actor
 ) -> list[CreditNote]:

@@ -185,3 +185,36 @@ def test_order_invoice_matches_the_order_and_cancel_refunds_it(stripe_gateway, c
         + sum(n.amount for n in invoice.credit_notes.exclude(pk__in=[n.pk for n in notes]))
         == order.total
     )
+
+
+def test_refund_whose_answer_is_lost_is_resolved_without_refunding_twice(
+    localstripe_server, paid_invoice
+):
+    from billing.gateway import StripeGateway
+    from billing.services import payments_reconcile
+    from tests.stripe_server import RecordingProxy
+
+    invoice, attempt = paid_invoice
+    with RecordingProxy(localstripe_server.url) as proxy:
+        proxy.drop_responses(lambda r: r.method == "POST" and r.path == "/v1/refunds", times=1)
+        gateway = StripeGateway(api_base=proxy.url, max_network_retries=0, timeout=5)
+        refund = refund_create(
+            invoice=invoice, amount=800, reason="Lost answer", actor=ACTOR, gateway=gateway
+        )
+        assert refund.state == RefundState.UNKNOWN
+        invoice.refresh_from_db()
+        assert invoice.amount_refunded == 0
+        with pytest.raises(Conflict):  # the unknown refund still reserves its amount
+            refund_create(
+                invoice=invoice, amount=1201, reason="Too much", actor=ACTOR, gateway=gateway
+            )
+        assert payments_reconcile(actor=ACTOR, gateway=gateway) == 1
+        posts = proxy.posts_to("/v1/refunds")
+    refund.refresh_from_db()
+    invoice.refresh_from_db()
+    assert refund.state == RefundState.SUCCEEDED and refund.stripe_refund_id
+    assert invoice.amount_refunded == 800
+    assert len(posts) == 1
+    assert [r["amount"] for r in _stripe_refunds(gateway, attempt.stripe_payment_intent_id)] == [
+        800
+    ]
