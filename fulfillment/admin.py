@@ -219,6 +219,9 @@ class ShipmentAdmin(admin.ModelAdmin):
         ),
     ]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Shipment]:
+        return super().get_queryset(request).defer("label_data")
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # planned from allocation; manual splits through the split service
 

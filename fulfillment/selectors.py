@@ -87,8 +87,13 @@ def unplanned_units(*, order: Order) -> dict[tuple[int, int], int]:
 
 
 def shipment_list() -> QuerySet[Shipment]:
-    return Shipment.objects.select_related("order", "warehouse", "carrier").prefetch_related(
-        Prefetch("lines", queryset=ShipmentLine.objects.select_related("order_line"))
+    """Shipments with what list pages show; the stored label (bytes) is left in the table."""
+    return (
+        Shipment.objects.select_related("order", "warehouse", "carrier")
+        .defer("label_data")
+        .prefetch_related(
+            Prefetch("lines", queryset=ShipmentLine.objects.select_related("order_line"))
+        )
     )
 
 
@@ -103,6 +108,7 @@ def shipment_get_for_channel(*, channel: Channel, pk: int) -> Shipment | None:
 def shipment_detail(*, pk: int) -> Shipment | None:
     return (
         shipment_list()
+        .defer(None)
         .select_related("order__customer")
         .prefetch_related(
             Prefetch("events", queryset=ShipmentEvent.objects.order_by("created_at", "id")),
