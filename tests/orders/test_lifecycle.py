@@ -282,3 +282,14 @@ def test_notes_and_recorded_events(channel, warehouse, system_actor):
         order_event_record(order=order, kind="cancelled", actor=system_actor)
     with pytest.raises(ApplicationError):
         order_note_add(order=order, text=" ", actor=system_actor)
+
+
+def test_the_timeline_is_append_only_in_the_database(channel, warehouse):
+    from django.db import IntegrityError, transaction
+
+    order = place_order(channel=channel, lines=[(stocked_sku(warehouse=warehouse), 1)])
+    first = order.events.order_by("id").first()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        OrderEvent.objects.filter(pk=first.pk).update(message="rewritten")
+    first.refresh_from_db()
+    assert first.message == "" and first.kind == "placed"
