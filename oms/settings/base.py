@@ -194,6 +194,8 @@ SPECTACULAR_SETTINGS = {
         "SubscriptionStatusEnum": "subscriptions.models.SubscriptionStatus",
         "ShipmentStatusEnum": "fulfillment.statuses.ShipmentStatus",
         "ReturnStatusEnum": "fulfillment.statuses.ReturnStatus",
+        "PaymentStateEnum": "billing.models.AttemptState",
+        "RefundStateEnum": "billing.models.RefundState",
         "ReturnReasonEnum": "fulfillment.statuses.ReturnReason",
     },
 }
