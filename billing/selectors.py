@@ -108,6 +108,8 @@ def invoice_list_for_channel(*, channel: Channel) -> QuerySet[Invoice]:
             Prefetch(
                 "payment_attempts", queryset=PaymentAttempt.objects.order_by("attempt_number")
             ),
+            Prefetch("refunds", queryset=Refund.objects.order_by("created_at", "id")),
+            Prefetch("credit_notes", queryset=CreditNote.objects.order_by("created_at", "id")),
         )
     )
 

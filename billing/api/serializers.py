@@ -36,6 +36,18 @@ class TaxBreakdownSerializer(serializers.Serializer):
     tax = serializers.IntegerField()
 
 
+class RefundSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Refund
+        fields = ("id", "amount", "currency", "state", "reason", "created_at")
+
+
+class CreditNoteSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CreditNote
+        fields = ("id", "number", "amount", "currency", "reason", "created_at")
+
+
 class InvoiceSerializer(serializers.ModelSerializer):
     customer = serializers.IntegerField(source="customer_id", read_only=True)
     subscription = serializers.IntegerField(
@@ -45,6 +57,8 @@ class InvoiceSerializer(serializers.ModelSerializer):
     lines = InvoiceLineSerializer(many=True, read_only=True)
     payments = PaymentSummarySerializer(source="payment_attempts", many=True, read_only=True)
     tax_breakdown = TaxBreakdownSerializer(many=True, read_only=True)
+    refunds = RefundSerializer(many=True, read_only=True)
+    credit_notes = CreditNoteSerializer(many=True, read_only=True)
 
     class Meta:
         model = Invoice
@@ -52,7 +66,7 @@ class InvoiceSerializer(serializers.ModelSerializer):
             "id", "number", "customer", "subscription", "order", "period_start", "period_end", "status",
             "billing_reason", "collection_method", "currency", "subtotal", "tax", "total", "amount_paid",
             "amount_credited", "amount_refunded", "amount_due", "tax_breakdown", "due_date", "finalized_at",
-            "paid_at", "voided_at", "lines", "payments", "created_at",
+            "paid_at", "voided_at", "lines", "payments", "refunds", "credit_notes", "created_at",
         )  # fmt: skip
 
 
@@ -72,15 +86,3 @@ class PaymentSerializer(serializers.ModelSerializer):
     def get_card(self, obj: PaymentAttempt) -> str | None:
         pm = obj.payment_method
         return f"{pm.brand} {pm.last4}" if pm else None
-
-
-class RefundSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Refund
-        fields = ("id", "amount", "currency", "state", "reason", "created_at")
-
-
-class CreditNoteSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = CreditNote
-        fields = ("id", "number", "amount", "currency", "reason", "created_at")

@@ -59,7 +59,7 @@ def test_invoice_and_payment_lists_have_bounded_queries(
         invoice = make_invoice(customer=customer, amounts=[500, 600, 700])
         invoice_pay(invoice=invoice, actor=ACTOR, gateway=gateway)
 
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(10):
         invoices = api_client.get("/api/v1/invoices/")
     with django_assert_max_num_queries(6):
         payments = api_client.get("/api/v1/payments/")
