@@ -68,10 +68,12 @@ def seed(ctx: Any) -> None:
     today = business_today()
     channel = ctx.shared.get("channels", {}).get("web")
     count = 150 * ctx.scale
+    mug = Sku.objects.filter(code="MUG-STONE").first()
     created = 0
     for i in ctx.progress("subscriptions", range(count)):
         customer = customers[i % len(customers)]
-        plan = plans[(i + i // len(customers)) % len(plans)]
+        # Round k gives customer c plan (c + k): every customer gets each plan at most once.
+        plan = plans[(i % len(customers) + i // len(customers)) % len(plans)]
         if Subscription.objects.filter(customer=customer, plan_version__plan=plan).exists():
             continue
         state = i % 20
@@ -130,10 +132,8 @@ def seed(ctx: Any) -> None:
             )
         elif state == 16 and sub.status == "active":
             services.subscription_skip(subscription=sub, actor=actor)
-        elif state == 17 and sub.status == "active" and plan.code != "club-yearly":
-            services.subscription_add_addon(
-                subscription=sub, sku="MUG-STONE", quantity=1, actor=actor
-            )
+        elif state == 17 and sub.status == "active" and plan.code != "club-yearly" and mug:
+            services.subscription_add_addon(subscription=sub, sku=mug, quantity=1, actor=actor)
         elif state == 18 and sub.status == "active":
             services.subscription_change_quantity(
                 subscription=sub, quantity=1, actor=actor, today=today
