@@ -96,3 +96,20 @@ def test_hold_and_release_actions(admin_client, channel, warehouse):
     )
     order.refresh_from_db()
     assert order.status == OrderStatus.ALLOCATED
+
+
+def test_changelist_query_count_does_not_grow_with_orders(
+    admin_client, channel, warehouse, django_assert_max_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    sku = stocked_sku(quantity=100, warehouse=warehouse)
+    for _ in range(2):
+        place_order(channel=channel, lines=[(sku, 1)])
+    with CaptureQueriesContext(connection) as few:
+        admin_client.get(URL)
+    for _ in range(10):
+        place_order(channel=channel, lines=[(sku, 1)])
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert admin_client.get(URL).status_code == 200
