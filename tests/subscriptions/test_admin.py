@@ -117,3 +117,16 @@ def test_change_plan_and_skip_actions(admin_client):
     sub.refresh_from_db()
     assert sub.plan_version.plan == bigger
     assert sub.period_overrides.get().skip
+
+
+def test_history_and_plan_pages_render(admin_client, sku):
+    plan = make_plan(price=1000, items=[(sku, 1)])
+    sub = make_subscription(plan=plan, renewed=1)
+    assert admin_client.get(f"{URL}{sub.pk}/history/").status_code == 200
+    assert admin_client.get(f"/admin/subscriptions/plan/{plan.pk}/change/").status_code == 200
+    version = plan.versions.get()
+    assert (
+        admin_client.get(f"/admin/subscriptions/planversion/{version.pk}/change/").status_code
+        == 200
+    )
+    assert admin_client.get("/admin/subscriptions/subscriptionevent/").status_code == 200

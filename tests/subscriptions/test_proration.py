@@ -325,3 +325,22 @@ def test_services_bill_the_value_given_for_any_upgrade_sequence(db, steps):
     billed = 1000 + sum(a.amount for a in ProrationAdjustment.objects.filter(subscription=sub))
     assert billed == exact_round(value)
     assert sub.period_billed == billed
+
+
+def test_leap_february_2900_to_5800_on_day_14_of_29_credits_1500_charges_3000(db):
+    sub = active(price=2900, start=D(2028, 2, 1))  # [Feb 1, Mar 1) 2028: 29 days
+    services.subscription_change_plan(
+        subscription=sub, plan=make_plan(price=5800), actor=ACTOR, today=D(2028, 2, 15)
+    )
+    assert adjustments(sub) == [(-1500, "Unused"), (3000, "Remaining")]
+
+
+def test_change_during_trial_is_free_and_the_conversion_bills_the_new_plan(db):
+    plan = make_plan(price=1000, trial_days=14)
+    sub = make_subscription(plan=plan, start_date=D(2026, 1, 1))
+    services.subscription_change_plan(
+        subscription=sub, plan=make_plan(price=500), actor=ACTOR, today=D(2026, 1, 5)
+    )
+    sub.refresh_from_db()
+    assert not ProrationAdjustment.objects.exists()
+    assert renewal_preview(sub).outcome == "trial_conversion" and renewal_preview(sub).total == 500
