@@ -19,6 +19,7 @@ subscription, so the failing one is recorded as errored and the rest go through.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -87,8 +88,14 @@ def count_due(as_of: dt.date) -> int:
     return _claimable(as_of).count()
 
 
-def _claim_batch(
-    *, as_of: dt.date, run: RenewalRun, size: int, actor: Actor, careful: bool
+def _claim_batch_tx(
+    *,
+    as_of: dt.date,
+    run: RenewalRun,
+    size: int,
+    actor: Actor,
+    careful: bool,
+    leased: list[int],
 ) -> list[_Claimed]:
     """One claim transaction. ``careful``: a savepoint per subscription (after a failure)."""
     from billing.services.invoices import invoice_create_for_period, lines_from_preview
@@ -122,7 +129,8 @@ def _claim_batch(
             )
             rows.append((_row(sub, run, preview, missed=missed), sub, preview))
         Renewal.objects.bulk_create([row for row, _, _ in rows])
-        lease.lease_acquire([row.pk for row, _, _ in rows])
+        leased.extend(row.pk for row, _, _ in rows)
+        lease.lease_acquire(leased)
 
         for renewal, sub, preview in rows:
             if preview is None:
@@ -186,6 +194,22 @@ def _claim_batch(
         if c.preview is not None:
             c.renewal._preview_cache = c.preview  # type: ignore[attr-defined]
     return claimed
+
+
+def _claim_batch(
+    *, as_of: dt.date, run: RenewalRun, size: int, actor: Actor, careful: bool
+) -> list[_Claimed]:
+    """One claim transaction; the leases of a batch that rolled back are given back (the
+    session holds advisory locks past a rollback)."""
+    leased: list[int] = []
+    try:
+        return _claim_batch_tx(
+            as_of=as_of, run=run, size=size, actor=actor, careful=careful, leased=leased
+        )
+    except BaseException:
+        with contextlib.suppress(Exception):
+            lease.lease_release(leased)
+        raise
 
 
 def _row(sub: Any, run: RenewalRun, preview: Any, *, missed: bool) -> Renewal:
