@@ -544,7 +544,9 @@ def _settle_waiting_attempts(*, invoice: Invoice, gateway: PaymentGateway, actor
         state__in=[AttemptState.REQUIRES_ACTION, *IN_FLIGHT_STATES]
     ).order_by("pk"):
         if attempt.state in IN_FLIGHT_STATES:
-            payment_attempt_resolve(attempt=attempt, gateway=gateway, actor=actor, force=True)
+            # Never forced: a fresh pending attempt may be in flight in another worker right
+            # now, and declaring it failed would let this call charge a second time.
+            payment_attempt_resolve(attempt=attempt, gateway=gateway, actor=actor)
             continue
         if not attempt.stripe_payment_intent_id:
             continue
@@ -582,7 +584,9 @@ def payment_attempt_resolve(
     force: bool = False,
 ) -> PaymentAttempt:
     """Find out from Stripe what became of an attempt left pending (a crash) or unknown (a
-    lost answer) and complete it. Never charges: it only reads."""
+    lost answer) and complete it. Never charges: it only reads. ``force`` skips the wait
+    before a pending attempt counts as abandoned (an operator knows the worker is gone);
+    "Stripe has no such charge" is believed only after the grace period, forced or not."""
     gateway = gateway or get_gateway()
     attempt = PaymentAttempt.objects.select_related("invoice__customer").get(pk=attempt.pk)
     if attempt.state not in IN_FLIGHT_STATES:
@@ -599,7 +603,9 @@ def payment_attempt_resolve(
         found = gateway.find_payment_intent(attempt_key=attempt.idempotency_key)
     if found is None:
         grace = timezone.now() - conf.seconds("OMS_PAYMENT_NOT_FOUND_GRACE_SECONDS")
-        if attempt.created_at > grace and not force:
+        if attempt.stripe_payment_method_id and attempt.created_at > grace:
+            # Not found yet is not proof: Stripe's search lags, and the request may still be
+            # in flight. Only after the grace period is "no charge" believed.
             return attempt
         found = ChargeResult(
             status=FAILED,
@@ -608,6 +614,9 @@ def payment_attempt_resolve(
             failure_message="Stripe has no charge for this attempt; nothing was taken.",
         )
     with transaction.atomic():
+        # Complete first: it locks the invoice before anything references it (an event row
+        # inserted first would take a KEY SHARE lock to upgrade later, a deadlock risk).
+        completed = payment_attempt_complete(attempt=attempt, result=found, actor=actor)
         event(
             kind=BillingEventKind.PAYMENT_RECONCILED,
             actor=actor,
@@ -618,7 +627,7 @@ def payment_attempt_resolve(
                 "payment_intent": found.payment_intent_id,
             },
         )
-        return payment_attempt_complete(attempt=attempt, result=found, actor=actor)
+        return completed
 
 
 def payments_reconcile(

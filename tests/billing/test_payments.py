@@ -241,3 +241,30 @@ def test_the_subscriptions_own_card_wins_over_the_customer_default(db):
             invoice_pay(invoice=invoice, actor=ACTOR, gateway=gateway).stripe_payment_method_id
         )
     assert charged == [own_pm, default_pm]
+
+
+def test_an_attempt_in_flight_elsewhere_blocks_a_second_charge(db, settings):
+    """Another worker has committed its pending attempt and is calling Stripe: a second
+    caller neither charges nor declares that attempt failed (its charge may land any moment)."""
+    from billing.gateway import InProcessGateway
+    from billing.services import payment_attempt_begin, payment_method_save
+    from tests.factories.billing import make_invoice
+
+    gateway = InProcessGateway()
+    customer = customer_in("DE")
+    customer.stripe_customer_id = "cus_in_flight"
+    customer.save(update_fields=["stripe_customer_id"])
+    payment_method_save(customer=customer, stripe_payment_method_id=gateway.add_card(), brand="visa",
+                        last4="4242", exp_month=1, exp_year=2035, actor=ACTOR, retry_dunning=False)  # fmt: skip
+    invoice = make_invoice(customer=customer, amounts=[1000])
+    in_flight = payment_attempt_begin(invoice=invoice, actor=ACTOR, trigger="renewal")
+
+    with pytest.raises(Conflict) as refused:
+        invoice_pay(invoice=invoice, actor=ACTOR, gateway=gateway)
+    assert refused.value.code == "payment_in_flight"
+    settings.OMS_PAYMENT_PENDING_STALE_SECONDS = 0  # even once stale: Stripe has not seen it yet
+    with pytest.raises(Conflict):
+        invoice_pay(invoice=invoice, actor=ACTOR, gateway=gateway)
+    in_flight.refresh_from_db()
+    assert in_flight.state == AttemptState.PENDING
+    assert gateway.calls_to("charge_off_session") == []
