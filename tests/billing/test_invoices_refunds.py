@@ -12,6 +12,7 @@ from billing.services import (
     LineInput,
     credit_note_create,
     invoice_create_for_order,
+    invoice_create_for_period,
     invoice_line_add,
     invoice_mark_uncollectible,
     invoice_pay,
@@ -218,3 +219,21 @@ def test_refund_whose_answer_is_lost_is_resolved_without_refunding_twice(
     assert [r["amount"] for r in _stripe_refunds(gateway, attempt.stripe_payment_intent_id)] == [
         800
     ]
+
+
+def test_one_invoice_per_subscription_period(paying_customer, make_period_invoice):
+    from django.db import IntegrityError, transaction
+
+    from billing.models import Invoice
+
+    invoice = make_period_invoice(paying_customer, price=1500)
+    again = invoice_create_for_period(
+        subscription=invoice.subscription, period_start=invoice.period_start, actor=ACTOR,
+        lines=[LineInput(kind=InvoiceLineKind.PLAN, description="other", unit_amount=1)],
+    )  # fmt: skip
+    assert again.pk == invoice.pk and again.total == 1500
+    with pytest.raises(IntegrityError), transaction.atomic():  # the database is the last guard
+        Invoice.objects.create(
+            number="INV-DUP", customer=paying_customer, subscription=invoice.subscription,
+            period_start=invoice.period_start, currency="EUR",
+        )  # fmt: skip
