@@ -10,7 +10,6 @@ allocated the sum of its ``allocated_delta`` (``manage.py verify_stock`` checks 
 
 from __future__ import annotations
 
-from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import F, Q
 
@@ -134,8 +133,9 @@ class Warehouse(BaseModel):
     city = models.CharField(max_length=100, blank=True)
     postal_code = models.CharField(max_length=20, blank=True)
     country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2")
-    ships_to_countries = ArrayField(
-        models.CharField(max_length=2), default=list, blank=True, help_text="Empty: anywhere."
+    # A JSON list of ISO codes (not a PostgreSQL array) so the SQLite quick start works too.
+    ships_to_countries = models.JSONField(
+        default=list, blank=True, help_text='ISO codes, e.g. ["US", "CA"]. Empty: anywhere.'
     )
     channels = models.ManyToManyField(
         "core.Channel", blank=True, related_name="+", help_text="Empty: every channel."

@@ -5,6 +5,7 @@ from django.db import models
 from django.utils import timezone
 
 from .actors import ActorKind
+from .db import Counter  # noqa: F401 - the portable sequence table
 
 
 class BaseModel(models.Model):
