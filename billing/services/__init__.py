@@ -1,6 +1,13 @@
 """Billing services. Every write goes through one of these; see each module's docstring."""
 
 from .accounts import billing_account_update, order_tax_calculator, subscription_adjustments_invoice
+from .cards import (
+    customer_stripe_ensure,
+    payment_method_detached,
+    payment_method_save,
+    payment_method_sync,
+    setup_intent_create,
+)
 from .dunning import (
     DunningRunResult,
     dunning_record_failure,
@@ -23,18 +30,14 @@ from .invoices import (
 )
 from .payments import (
     attempt_key,
-    customer_stripe_ensure,
+    choose_payment_method,
     invoice_pay,
     payment_attempt_begin,
     payment_attempt_charge,
     payment_attempt_complete,
     payment_attempt_mark_unknown,
     payment_attempt_resolve,
-    payment_method_detached,
-    payment_method_save,
-    payment_method_sync,
     payments_reconcile,
-    setup_intent_create,
 )
 from .refunds import (
     credit_note_create,
@@ -49,7 +52,7 @@ from .refunds import (
 from .webhooks import SignatureError, webhook_process, webhook_receive, webhook_retry_unprocessed
 
 __all__ = [
-    "DunningRunResult", "LineInput", "SignatureError", "attempt_key", "billing_account_update",
+    "DunningRunResult", "LineInput", "SignatureError", "attempt_key", "billing_account_update", "choose_payment_method",
     "credit_note_create", "customer_stripe_ensure", "dunning_record_failure", "dunning_recovered",
     "dunning_retry_customer", "dunning_run", "dunning_stop", "invoice_create", "invoice_create_for_order",
     "invoice_create_for_period", "invoice_finalize", "invoice_line_add", "invoice_mark_uncollectible",

@@ -33,12 +33,8 @@ from .. import errors
 from ..gateway import ATTEMPT_METADATA_KEY, PaymentGateway, get_gateway
 from ..models import BillingEventKind, PaymentAttempt, WebhookEvent
 from ._common import event
-from .payments import (
-    payment_attempt_complete,
-    payment_method_detached,
-    payment_method_save,
-    payment_method_sync,
-)
+from .cards import payment_method_detached, payment_method_save, payment_method_sync
+from .payments import payment_attempt_complete
 from .refunds import refund_sync_from_stripe
 
 logger = logging.getLogger(__name__)
