@@ -76,3 +76,21 @@ def test_swagger_ui_is_served_offline(client):
     assert b"swagger-ui" in response.content
     assert b"cdn.jsdelivr" not in response.content
     assert client.get("/api/schema/").status_code == 200
+
+
+def test_test_command_stops_at_once_with_one_message_when_postgres_is_unreachable():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DATABASE_URL")}
+    env["DATABASE_URL"] = "postgres://postgres@127.0.0.1:1/oms"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/test_smoke.py", "-p", "no:cacheprovider"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    output = result.stdout + result.stderr
+    assert "Cannot reach PostgreSQL" in output
+    assert "DATABASE_URL=postgres://" in output
+    assert "passed" not in output
