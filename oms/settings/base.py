@@ -151,6 +151,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 STRIPE_API_KEY = env_str("STRIPE_API_KEY", "")
 STRIPE_API_BASE = env_str("STRIPE_API_BASE", "")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "")
+STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY", "pk_test_oms")
+# Billing dunning: retry days after the first failed charge, then the end (cancel | pause).
+OMS_DUNNING_RETRY_DAYS = [int(d) for d in env_list("OMS_DUNNING_RETRY_DAYS", ["1", "3", "5", "7"])]
+OMS_DUNNING_END_ACTION = env_str("OMS_DUNNING_END_ACTION", "cancel")
 
 # The nightly renewal cycle: the beat schedule's time (UTC; the cycle renews the business
 # date at that instant), subscriptions per claim batch, reminder emails N days ahead.
