@@ -228,3 +228,14 @@ def test_default_rate_limit_follows_the_key(settings):
     assert limiter_from_settings("sk_live_x").rate == 90
     settings.OMS_STRIPE_RATE_LIMIT = 0
     assert limiter_from_settings("sk_live_x").rate == 0
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [("insufficient_funds", "soft"), ("card_declined", "soft"), ("stolen_card", "hard"),
+     ("expired_card", "hard"), ("do_not_honor", "soft"), ("some_new_code", "soft"), (None, "soft")],
+)  # fmt: skip
+def test_decline_codes_are_hard_or_soft(code, kind):
+    from billing.declines import classify_decline
+
+    assert classify_decline(code) == kind
