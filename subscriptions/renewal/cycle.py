@@ -190,6 +190,7 @@ def _claim_batch_tx(
         if notable:
             RenewalEvent.objects.bulk_create(notable)
     for c in claimed:
+        c.renewal._claimed_now = True  # type: ignore[attr-defined]
         c.renewal._subscription_cache = c.subscription  # type: ignore[attr-defined]
         if c.preview is not None:
             c.renewal._preview_cache = c.preview  # type: ignore[attr-defined]

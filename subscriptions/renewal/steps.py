@@ -259,6 +259,8 @@ def step_charge(renewal: Renewal, ctx: Context) -> None:
 
     invoice = _invoice(renewal)
     attempt_id = renewal.payment_attempt_id
+    if not getattr(renewal, "_claimed_now", False):
+        invoice = _settle_abandoned_attempts(renewal, invoice, ctx)
     if (
         _invoice_payable(invoice)
         and invoice.collection_method == CollectionMethod.CHARGE_AUTOMATICALLY
@@ -276,8 +278,10 @@ def step_charge(renewal: Renewal, ctx: Context) -> None:
                 attempt.invoice if attempt.invoice_id == invoice.pk else _reload_invoice(renewal)
             )
         except ApplicationError as exc:
+            if getattr(exc, "code", "") == "payment_in_flight":
+                raise _Wait() from exc  # billing reconciles it; a later run goes on
             # Resolving an attempt a crash left behind may have paid the invoice already.
-            if getattr(exc, "code", "") not in ("invoice_not_payable", "payment_in_flight"):
+            if getattr(exc, "code", "") != "invoice_not_payable":
                 raise
             invoice = _reload_invoice(renewal)
     if _invoice_paid(invoice):
@@ -294,6 +298,28 @@ def step_charge(renewal: Renewal, ctx: Context) -> None:
     if renewal.pay_later:
         # The plan ships before it is paid: the order goes out while dunning goes on.
         step_order(renewal, ctx)
+
+
+def _settle_abandoned_attempts(renewal: Renewal, invoice: Any, ctx: Context) -> Any:
+    """A resumed renewal: an attempt its crashed worker left in flight is resolved now (the
+    lease proves that worker is gone, so waiting for the attempt to go stale is pointless).
+    Billing believes "Stripe has no such charge" only after its grace period (search lags);
+    until then the renewal waits — it stays invoiced and a later run resumes it."""
+    from billing.models import IN_FLIGHT_STATES, PaymentAttempt
+    from billing.services.payments import payment_attempt_resolve
+
+    open_attempts = list(
+        PaymentAttempt.objects.filter(invoice_id=invoice.pk, state__in=IN_FLIGHT_STATES)
+    )
+    if not open_attempts:
+        return invoice
+    for attempt in open_attempts:
+        resolved = payment_attempt_resolve(
+            attempt=attempt, actor=ctx.actor, gateway=ctx.gateway, force=True
+        )
+        if resolved.state in IN_FLIGHT_STATES:
+            raise _Wait()
+    return _reload_invoice(renewal)
 
 
 def step_after_dunning(renewal: Renewal, ctx: Context) -> None:

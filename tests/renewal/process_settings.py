@@ -14,3 +14,6 @@ STRIPE_API_KEY = "sk_test_oms_billing"
 OMS_STRIPE_MAX_NETWORK_RETRIES = 0
 OMS_STRIPE_RATE_LIMIT = float(os.environ.get("RENEWAL_TEST_STRIPE_RATE", "0"))
 OMS_STRIPE_RATE_BURST = 1
+# localstripe lists a PaymentIntent the moment it exists (Stripe's search can lag a minute),
+# so "no such charge" can be believed at once when a re-run resolves a killed run's attempt.
+OMS_PAYMENT_NOT_FOUND_GRACE_SECONDS = 0

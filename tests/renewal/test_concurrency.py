@@ -28,13 +28,21 @@ D = dt.date
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _attempts(invoice_id: int | None) -> list[tuple[Any, ...]]:
+    return list(
+        PaymentAttempt.objects.filter(invoice_id=invoice_id).values_list(
+            "attempt_number", "state", "decline_code", "failure_message", "stripe_payment_intent_id"
+        )
+    )
+
+
 def _assert_each_renewed_once(subs: list[Any]) -> None:
     per_sub = Counter(Renewal.objects.values_list("subscription_id", flat=True))
     assert per_sub == Counter({s.pk: 1 for s in subs})
     states = set(Renewal.objects.values_list("state", flat=True))
-    assert states == {RenewalState.DONE}, list(
-        Renewal.objects.exclude(state="done").values_list("error", flat=True)
-    )
+    assert states == {RenewalState.DONE}, [
+        (r.state, r.error, _attempts(r.invoice_id)) for r in Renewal.objects.exclude(state="done")
+    ]
     assert Counter(Invoice.objects.values_list("subscription_id", flat=True)) == per_sub
     assert Counter(Order.objects.values_list("subscription_id", flat=True)) == per_sub
     assert not Invoice.objects.exclude(status=InvoiceStatus.PAID).exists()
@@ -141,6 +149,8 @@ def test_a_run_killed_mid_way_then_run_again_renews_everyone_once_without_double
     while (
         time.monotonic() < deadline and Renewal.objects.filter(state=RenewalState.DONE).count() < 4
     ):
+        if proc.poll() is not None:
+            pytest.fail(f"renew exited early: {proc.stderr.read().decode()[-3000:]}")  # type: ignore[union-attr]
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)

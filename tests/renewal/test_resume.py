@@ -85,8 +85,10 @@ POINTS = [
 
 @pytest.mark.parametrize("point", POINTS)
 def test_a_crash_at_any_step_resumes_from_that_step_and_does_nothing_twice(
-    point, box_plan, gateway, monkeypatch
+    point, box_plan, gateway, monkeypatch, settings
 ):
+    # The in-process gateway has no search lag: "no such charge" is believed at once.
+    settings.OMS_PAYMENT_NOT_FOUND_GRACE_SECONDS = 0
     subs = [subscribe(box_plan) for _ in range(3)]
     left_in = _patch_point(monkeypatch, point)
 
@@ -148,3 +150,36 @@ def test_an_errored_renewal_is_recorded_and_retried_by_the_operator(box_plan, ga
     assert renewal.state == RenewalState.DONE and renewal.error == ""
     assert Order.objects.filter(subscription_id=sub.pk).count() == 1
     assert len(gateway.calls_to("charge_off_session")) == 1
+
+
+def test_a_charge_the_gateway_cannot_find_yet_waits_instead_of_charging_again(
+    box_plan, gateway, monkeypatch, settings
+):
+    """The worker died after its attempt committed; the gateway has no charge for it (yet —
+    Stripe's search lags). Within billing's grace period the renewal waits; after it the
+    attempt is declared failed and the next run charges once."""
+    import billing.services.payments as payments
+
+    settings.OMS_PAYMENT_NOT_FOUND_GRACE_SECONDS = 600
+    sub = subscribe(box_plan)
+    crash_once(monkeypatch, payments, "payment_attempt_charge")
+    with pytest.raises(Crash):
+        renewal_run_execute(as_of=D(2026, 1, 15))
+
+    waiting = renewal_run_execute(as_of=D(2026, 1, 15))
+
+    renewal = Renewal.objects.get(subscription=sub)
+    assert renewal.state == RenewalState.INVOICED and waiting.renewed == 0
+    assert gateway.calls_to("charge_off_session") == []
+    assert list(PaymentAttempt.objects.values_list("state", flat=True)) == ["pending"]
+
+    settings.OMS_PAYMENT_NOT_FOUND_GRACE_SECONDS = 0  # the grace period has passed
+    later = renewal_run_execute(as_of=D(2026, 1, 16))
+
+    renewal.refresh_from_db()
+    assert renewal.state == RenewalState.DONE and later.resumed == 1 and later.renewed == 1
+    assert len(gateway.calls_to("charge_off_session")) == 1
+    assert sorted(PaymentAttempt.objects.values_list("attempt_number", "state")) == [
+        (1, "failed"),
+        (2, "succeeded"),
+    ]
