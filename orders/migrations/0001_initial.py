@@ -7,6 +7,8 @@ import simple_history.models
 from django.conf import settings
 from django.db import migrations, models
 
+from oms.core.db import PostgresOnlySQL
+
 
 class Migration(migrations.Migration):
 
@@ -218,7 +220,7 @@ class Migration(migrations.Migration):
             model_name='orderline',
             constraint=models.CheckConstraint(condition=models.Q(('discount__gte', 0), ('tax__gte', 0), ('total__gte', 0), ('unit_price__gte', 0)), name='order_line_amounts_not_negative'),
         ),
-        migrations.RunSQL(
+        PostgresOnlySQL(
             "CREATE SEQUENCE IF NOT EXISTS orders_order_number_seq START 1",
             reverse_sql="DROP SEQUENCE IF EXISTS orders_order_number_seq",
         ),

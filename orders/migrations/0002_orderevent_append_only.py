@@ -1,7 +1,10 @@
 # The order timeline is append-only: the database refuses to change an event row, so no
-# code path (a stray save(), bulk_update, an admin slip) can rewrite history.
+# code path (a stray save(), bulk_update, an admin slip) can rewrite history. PostgreSQL
+# only: the embedded SQLite quick start has no plpgsql; there the services are the guard.
 
 from django.db import migrations
+
+from oms.core.db import PostgresOnlySQL
 
 FORWARD = """
 CREATE OR REPLACE FUNCTION orders_orderevent_refuse_update() RETURNS trigger AS $$
@@ -27,4 +30,4 @@ class Migration(migrations.Migration):
         ('orders', '0001_initial'),
     ]
 
-    operations = [migrations.RunSQL(FORWARD, reverse_sql=BACKWARD)]
+    operations = [PostgresOnlySQL(FORWARD, reverse_sql=BACKWARD)]

@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import Max, OuterRef, Subquery
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
 from customers.models import Customer, CustomerStatus
 from inventory.models import Sku, SkuPrice
 from oms.core.actors import Actor
+from oms.core.db import is_postgres, next_value
 from oms.core.errors import Conflict, ValidationError
 from oms.core.models import Channel
 from oms.core.money import validate_currency
@@ -235,6 +236,14 @@ def _intake_read(
     ``external_id``, if any. Sequences never block a concurrent intake (a counter row would
     be held until commit); numbers are unique and increasing, with gaps where a transaction
     rolled back."""
+    if not is_postgres():
+        return _intake_read_portable(
+            codes=codes,
+            currency=currency,
+            line_count=line_count,
+            channel=channel,
+            external_id=external_id,
+        )
     with connection.cursor() as cursor:
         cursor.execute(_INTAKE_READ, [currency, line_count, channel.pk, external_id, sorted(codes)])
         rows = cursor.fetchall()
@@ -253,6 +262,45 @@ def _intake_read(
         if row[3] is not None
     }
     return IntakeRead(skus=skus, number=number, line_ids=line_ids, existing_order_id=existing)
+
+
+def _intake_read_portable(
+    *, codes: set[str], currency: str, line_count: int, channel: Channel, external_id: str | None
+) -> IntakeRead:
+    """``_intake_read`` on databases without sequences (the embedded SQLite quick start), in
+    a few ORM queries. The number comes from a counter row named like the PostgreSQL
+    sequence. Line ids are taken from MAX(id) + 1 onwards: SQLite has one writer at a time,
+    so no other intake can insert lines between this read and this transaction's commit
+    (two readers racing for the same ids cannot both commit: the second writer gets
+    SQLITE_BUSY, and the primary key would refuse a duplicate anyway)."""
+    existing = (
+        Order.objects.filter(channel=channel, external_id=external_id)
+        .values_list("pk", flat=True)
+        .first()
+        if external_id is not None
+        else None
+    )
+    skus = {
+        sku.code: SkuRow(
+            pk=sku.pk,
+            code=sku.code,
+            name=sku.name,
+            is_active=sku.is_active,
+            is_physical=sku.is_physical,
+            tax_category=sku.tax_category,
+            price=sku.price,  # type: ignore[attr-defined]
+        )
+        for sku in load_skus(codes=codes, currency=currency).values()
+    }
+    if existing is not None:
+        return IntakeRead(skus=skus, number=0, line_ids=[], existing_order_id=existing)
+    first_id = (OrderLine.objects.aggregate(last=Max("id"))["last"] or 0) + 1
+    return IntakeRead(
+        skus=skus,
+        number=next_value(NUMBER_SEQUENCE),
+        line_ids=list(range(first_id, first_id + line_count)),
+        existing_order_id=None,
+    )
 
 
 def format_number(value: int, year: int) -> str:

@@ -367,3 +367,35 @@ def test_a_bundle_line_allocates_its_components(channel, customer, warehouse):
     with pytest.raises(OutOfStock):
         _place(channel, customer, [{"sku": box.code, "quantity": 3}])  # 4 beans left, 6 needed
     assert level(bean, warehouse).allocated == 6
+
+
+def test_the_portable_path_places_the_same_order(channel, customer, warehouse, monkeypatch):
+    """The code SQLite runs (the quick start), exercised here on PostgreSQL: ORM reads, the
+    order number from a counter row, line ids after MAX(id)."""
+    import oms.core.db
+    from oms.core.db import Counter
+    from orders.models import NUMBER_SEQUENCE
+    from orders.services import intake
+
+    monkeypatch.setattr(intake, "is_postgres", lambda conn=None: False)
+    monkeypatch.setattr(oms.core.db, "is_postgres", lambda conn=None: False)
+    a = stocked_sku(quantity=10, price=2500, warehouse=warehouse)
+    b = stocked_sku(quantity=10, price=1000, warehouse=warehouse)
+    before = OrderLine.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    order = _place(
+        channel,
+        customer,
+        [{"sku": a.code, "quantity": 2}, {"sku": b.code, "quantity": 3}],
+        external_id="PORT-1",
+    )
+    counter = Counter.objects.get(name=NUMBER_SEQUENCE).value
+    assert order.number.endswith(f"-{counter:06d}")
+    lines = list(order.lines.order_by("line_no"))
+    assert [line.pk for line in lines] == [before + 1, before + 2]
+    assert [(line.sku_id, line.allocated_quantity) for line in lines] == [(a.pk, 2), (b.pk, 3)]
+    assert order.status == OrderStatus.ALLOCATED and order.total == 8000
+    assert level(a, warehouse).allocated == 2
+    assert order.history.count() == 1 and order.events.count() == 4
+    again = _place(channel, customer, [{"sku": a.code, "quantity": 2}], external_id="PORT-1")
+    assert again.pk == order.pk and Order.objects.filter(external_id="PORT-1").count() == 1
+    assert Counter.objects.get(name=NUMBER_SEQUENCE).value == counter  # no number spent
