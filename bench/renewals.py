@@ -1,6 +1,7 @@
 """Renewal cycle throughput: N due subscriptions renewed end to end on PostgreSQL — claim,
 invoice, charge, order, allocation, shipment — by ``--workers`` processes sharing one run
-(each runs ``renewal_run_execute``; the claim's SKIP LOCKED divides the work).
+(each runs ``renewal_run_execute``; the claim's SKIP LOCKED divides the work), each driving
+its claimed batches with ``--threads`` threads (so charges are in flight while it writes).
 
 It runs twice, each time in a fresh database it creates, migrates and seeds with bulk
 inserts (``--n`` subscriptions, 1–3 SKUs per box, stock in ``--warehouses`` warehouses):
@@ -8,7 +9,7 @@ inserts (``--n`` subscriptions, 1–3 SKUs per box, stock in ``--warehouses`` wa
 1. ``inprocess``: the payment step answered in-process (our own cost, no gateway).
 2. ``localstripe``: the Stripe SDK against a localstripe the script starts on a free port.
    Before the cycle, the SDK alone charges the same number of times against the same
-   localstripe with the same concurrency: the cycle should keep localstripe busy
+   localstripe with the same concurrency (workers × threads): the cycle should keep it busy
    (renewals/s ≥ 80% of those charges/s).
 
 For each it prints renewals/second, rows written (per table), queries per renewal, peak
@@ -219,29 +220,33 @@ def make_stripe_customers(url: str, n: int, workers: int) -> list[str]:
         return list(pool.map(create, range(n)))
 
 
-def _sdk_worker(url: str, customers: list[str], out: Any) -> None:
+def _sdk_worker(url: str, customers: list[str], threads: int, out: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
     from billing.gateway import RateLimiter, StripeGateway
 
     gateway = StripeGateway(
         api_key=API_KEY, api_base=url, max_network_retries=0, limiter=RateLimiter(rate=0)
     )
-    ok = 0
-    for customer in customers:
-        result = gateway.charge_off_session(
+
+    def charge(customer: str) -> bool:
+        return gateway.charge_off_session(
             amount=2000, currency="USD", customer_id=customer, payment_method_id="pm_card_visa",
             idempotency_key=f"bench-sdk-{uuid.uuid4()}", metadata={"bench": "sdk"},
-        )  # fmt: skip
-        ok += result.succeeded
-    out.put(ok)
+        ).succeeded  # fmt: skip
+
+    with ThreadPoolExecutor(threads) as pool:
+        out.put(sum(pool.map(charge, customers)))
 
 
-def sdk_alone(url: str, customers: list[str], workers: int) -> tuple[int, float]:
-    """Charges/s the SDK alone reaches against localstripe with ``workers`` processes."""
+def sdk_alone(url: str, customers: list[str], workers: int, threads: int) -> tuple[int, float]:
+    """Charges/s the SDK alone reaches against localstripe with the cycle's concurrency
+    (``workers`` processes × ``threads`` threads)."""
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
     shares = [customers[i::workers] for i in range(workers)]
     started = time.perf_counter()
-    procs = [ctx.Process(target=_sdk_worker, args=(url, share, queue)) for share in shares]
+    procs = [ctx.Process(target=_sdk_worker, args=(url, share, threads, queue)) for share in shares]
     for p in procs:
         p.start()
     ok = sum(queue.get() for _ in procs)
@@ -253,7 +258,9 @@ def sdk_alone(url: str, customers: list[str], workers: int) -> tuple[int, float]
 # --- the cycle ------------------------------------------------------------------------------
 
 
-def _cycle_worker(mode: str, url: str, batch: int, stripe_rate: float, out: Any) -> None:
+def _cycle_worker(
+    mode: str, url: str, batch: int, threads: int, stripe_rate: float, out: Any
+) -> None:
     from django.db import connection
 
     from billing.gateway import InProcessGateway, RateLimiter, StripeGateway
@@ -278,15 +285,19 @@ def _cycle_worker(mode: str, url: str, batch: int, stripe_rate: float, out: Any)
             max_network_retries=0,
             limiter=RateLimiter(rate=stripe_rate),
         )
+    # Count every query of every thread's connection at the one place Django runs them.
+    from django.db.backends.utils import CursorWrapper
+
     queries = [0]
+    original = CursorWrapper._execute_with_wrappers
 
-    def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        queries[0] += 1
-        return execute(sql, params, many, context)
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        queries[0] += 1  # a lost increment under the GIL is possible, and negligible
+        return original(self, *args, **kwargs)
 
+    CursorWrapper._execute_with_wrappers = counted  # type: ignore[method-assign]
     try:
-        with connection.execute_wrapper(count):
-            run = renewal_run_execute(as_of=AS_OF, gateway=gateway, batch_size=batch)
+        run = renewal_run_execute(as_of=AS_OF, gateway=gateway, batch_size=batch, threads=threads)
     except BaseException:
         import traceback
 
@@ -378,7 +389,7 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
             print(
                 f"  [{mode}] {args.n:,} Stripe customers in localstripe: {time.perf_counter() - t:.1f}s"
             )
-            ok, seconds = sdk_alone(url, customers, args.workers)
+            ok, seconds = sdk_alone(url, customers, args.workers, args.threads)
             result["sdk_charges_per_s"] = ok / seconds
             print(f"  [{mode}] SDK alone: {ok:,} charges in {seconds:.1f}s = {ok / seconds:,.1f}/s")
         t = time.perf_counter()
@@ -394,7 +405,8 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
         started = time.perf_counter()
         procs = [
             ctx.Process(
-                target=_cycle_worker, args=(mode, url, args.batch_size, args.stripe_rate, queue)
+                target=_cycle_worker,
+                args=(mode, url, args.batch_size, args.threads, args.stripe_rate, queue),
             )
             for _ in range(args.workers)
         ]
@@ -433,7 +445,7 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
     import platform
 
     print()
-    print(f"Renewal cycle, N={args.n:,}, workers={args.workers}, batch={args.batch_size}, "
+    print(f"Renewal cycle, N={args.n:,}, workers={args.workers}×{args.threads} threads, batch={args.batch_size}, "
           f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, Python {platform.python_version()}")  # fmt: skip
     header = ("mode", "renewed", "errored", "seconds", "renewals/s", "queries/renewal", "rows written",
               "rows/renewal", "COPY s", "cycle÷COPY", "peak RSS MB", "limiter wait s", "SDK alone/s", "cycle÷SDK")  # fmt: skip
@@ -466,6 +478,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20_000, help="Due subscriptions (default 20,000).")
     parser.add_argument("--workers", type=int, default=2, help="Worker processes sharing the run.")
     parser.add_argument("--batch-size", type=int, default=200, help="Subscriptions per claim.")
+    parser.add_argument(
+        "--threads", type=int, default=4, help="Threads per worker driving renewals."
+    )
     parser.add_argument("--skus", type=int, default=200)
     parser.add_argument("--warehouses", type=int, default=4)
     parser.add_argument(

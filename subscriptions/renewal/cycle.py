@@ -296,9 +296,15 @@ def renewal_run_execute(
     gateway: Any = None,
     actor: Actor | None = None,
     progress: Progress | None = None,
+    threads: int = 1,
 ) -> RenewalRun:
     """Run the cycle for ``as_of``. Safe to call any number of times, concurrently too: each
-    period is claimed by exactly one run, and each run records what it did itself."""
+    period is claimed by exactly one run, and each run records what it did itself.
+
+    ``threads`` > 1 drives the renewals of each claimed batch in that many threads, each
+    with its own database connection, so one worker keeps several charges in flight while
+    it writes (the gateway's latency overlaps our own work). The leases stay with the
+    claiming connection, so a dead process still drops them all at once."""
     from billing.gateway import get_gateway
 
     actor = actor or Actor.system("renewals")
@@ -317,10 +323,23 @@ def renewal_run_execute(
 
     def finish(renewal: Renewal, final: str) -> None:
         nonlocal done
-        _finish_counts(final, renewal, counts)
-        done += 1
-        if progress is not None:
-            progress(done)
+        with ctx.lock:
+            _finish_counts(final, renewal, counts)
+            done += 1
+            if progress is not None:
+                progress(done)
+
+    pool = _DrivePool(threads) if threads > 1 else None
+
+    def drive_all(renewals: list[Renewal]) -> None:
+        if pool is None:
+            for renewal in renewals:
+                finish(renewal, drive(renewal, ctx))
+        else:
+            for renewal, final in zip(
+                renewals, pool.map(lambda r: drive(r, ctx), renewals), strict=True
+            ):
+                finish(renewal, final)
 
     try:
         # 1. What earlier (crashed) runs left open, and dunning that has since settled.
@@ -332,14 +351,16 @@ def renewal_run_execute(
             after = page[-1]
             mine = lease.lease_try(page)
             try:
-                renewals = list(Renewal.objects.filter(pk__in=mine).order_by("pk"))
+                # Re-read under the lease: its owner may have finished it since the scan.
+                renewals = [
+                    r
+                    for r in Renewal.objects.filter(pk__in=mine).order_by("pk")
+                    if r.state in OPEN_STATES
+                ]
                 Renewal.objects.filter(pk__in=mine).update(last_run=run)
-                for renewal in renewals:
-                    if renewal.state not in OPEN_STATES:
-                        continue  # finished by its owner between our read and our lease
-                    counts["due"] += 1
-                    counts["resumed"] += 1
-                    finish(renewal, drive(renewal, ctx))
+                counts["due"] += len(renewals)
+                counts["resumed"] += len(renewals)
+                drive_all(renewals)
             finally:
                 lease.lease_release(mine)
 
@@ -360,12 +381,11 @@ def renewal_run_execute(
             try:
                 counts["due"] += len(claimed)
                 for c in claimed:
-                    final = (
-                        c.renewal.state
-                        if c.renewal.state in (R.SKIPPED, R.ERRORED)
-                        else drive(c.renewal, ctx)
-                    )
-                    finish(c.renewal, final)
+                    if c.renewal.state in (R.SKIPPED, R.ERRORED):
+                        finish(c.renewal, c.renewal.state)  # settled by the claim itself
+                drive_all(
+                    [c.renewal for c in claimed if c.renewal.state not in (R.SKIPPED, R.ERRORED)]
+                )
             finally:
                 lease.lease_release(ids)
     except BaseException as exc:
@@ -373,8 +393,41 @@ def renewal_run_execute(
             run, counts, started, limiter, waited_before, error=f"{exc.__class__.__name__}: {exc}"
         )
         raise
+    finally:
+        if pool is not None:
+            pool.close()
     _close_run(run, counts, started, limiter, waited_before)
     return run
+
+
+class _DrivePool:
+    """A fixed set of threads for driving renewals; each keeps one database connection for
+    the whole run and closes it at the end."""
+
+    def __init__(self, threads: int) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.size = threads
+        self.executor = ThreadPoolExecutor(threads, thread_name_prefix="renewal")
+
+    def map(self, func: Callable[[Renewal], str], items: list[Renewal]) -> list[str]:
+        return list(self.executor.map(func, items))
+
+    def close(self) -> None:
+        import threading
+
+        from django.db import connection
+
+        # One task per thread: each waits for the others, so every thread gets exactly one.
+        barrier = threading.Barrier(self.size)
+
+        def close_mine() -> None:
+            barrier.wait(timeout=30)
+            connection.close()
+
+        for future in [self.executor.submit(close_mine) for _ in range(self.size)]:
+            future.result()
+        self.executor.shutdown()
 
 
 def _close_run(

@@ -15,6 +15,7 @@ The renewal's own state moves with a compare-and-set UPDATE (``WHERE state = <fr
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,6 +57,11 @@ class Context:
     gateway: Any = None
     counts: Counter[str] = field(default_factory=Counter)
     channels: dict[int | None, Any] = field(default_factory=dict)  # per-run cache
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def count(self, name: str, n: int = 1) -> None:
+        with self.lock:  # renewals of one run may be driven by several threads
+            self.counts[name] += n
 
 
 # --- moving the renewal ---------------------------------------------------------------------
@@ -294,7 +300,7 @@ def step_charge(renewal: Renewal, ctx: Context) -> None:
             message=f"Invoice {invoice.number} not paid; dunning follows.",
             invoice_id=invoice.pk, amount_due=invoice.amount_due,
         )  # fmt: skip
-    ctx.counts["failed_payment"] += 1
+    ctx.count("failed_payment")
     if renewal.pay_later:
         # The plan ships before it is paid: the order goes out while dunning goes on.
         step_order(renewal, ctx)
@@ -394,7 +400,7 @@ def step_order(renewal: Renewal, ctx: Context) -> None:
                 message=f"Order {order.number} is waiting for stock.", order_id=order.pk,
             )  # fmt: skip
             on_commit(send_backorder_notice, renewal.pk)
-        ctx.counts["backordered"] += 1
+        ctx.count("backordered")
         return
     shipment_ids = _shipment_ids(order)
     if shipment_ids:

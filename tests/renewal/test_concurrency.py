@@ -52,9 +52,10 @@ def _assert_each_renewed_once(subs: list[Any]) -> None:
     assert set(paid.values()) == {1} and len(paid) == len(subs)
 
 
+@pytest.mark.parametrize("drive_threads", [1, 3])
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_runs_of_the_same_night_renew_each_subscription_exactly_once(
-    box_plan, gateway
+    box_plan, gateway, drive_threads
 ):
     subs = [subscribe(box_plan) for _ in range(24)]
     barrier = threading.Barrier(2)
@@ -64,7 +65,9 @@ def test_two_concurrent_runs_of_the_same_night_renew_each_subscription_exactly_o
     def worker() -> None:
         try:
             barrier.wait()
-            runs.append(renewal_run_execute(as_of=D(2026, 1, 15), batch_size=3))
+            runs.append(
+                renewal_run_execute(as_of=D(2026, 1, 15), batch_size=3, threads=drive_threads)
+            )
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
         finally:

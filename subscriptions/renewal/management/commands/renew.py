@@ -72,6 +72,9 @@ class Command(BaseCommand):
             "--no-reminders", action="store_true", help="Do not send reminder emails."
         )
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
+        parser.add_argument(
+            "--threads", type=int, default=1, help="Threads driving each batch (charges in flight)."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -95,7 +98,7 @@ class Command(BaseCommand):
         )
         run = renewal_run_execute(
             as_of=as_of, trigger=RunTrigger.MANUAL, limit=options["limit"],
-            batch_size=options["batch_size"], progress=bar,
+            batch_size=options["batch_size"], progress=bar, threads=max(1, options["threads"]),
         )  # fmt: skip
         if bar is not None:
             bar.close()
