@@ -1,6 +1,7 @@
 """Billing services. Every write goes through one of these; see each module's docstring."""
 
 from .accounts import billing_account_update, order_tax_calculator, subscription_adjustments_invoice
+from .batch import BatchItem, invoices_pay_batch
 from .cards import (
     customer_stripe_ensure,
     payment_method_detached,
@@ -18,6 +19,7 @@ from .dunning import (
 )
 from .invoices import (
     LineInput,
+    PeriodInput,
     invoice_create,
     invoice_create_for_order,
     invoice_create_for_period,
@@ -26,6 +28,7 @@ from .invoices import (
     invoice_mark_uncollectible,
     invoice_send_email,
     invoice_void,
+    invoices_create_for_periods,
     lines_from_preview,
 )
 from .payments import (
@@ -52,7 +55,7 @@ from .refunds import (
 from .webhooks import SignatureError, webhook_process, webhook_receive, webhook_retry_unprocessed
 
 __all__ = [
-    "DunningRunResult", "LineInput", "SignatureError", "attempt_key", "billing_account_update", "choose_payment_method",
+    "BatchItem", "DunningRunResult", "PeriodInput", "invoices_create_for_periods", "invoices_pay_batch", "LineInput", "SignatureError", "attempt_key", "billing_account_update", "choose_payment_method",
     "credit_note_create", "customer_stripe_ensure", "dunning_record_failure", "dunning_recovered",
     "dunning_retry_customer", "dunning_run", "dunning_stop", "invoice_create", "invoice_create_for_order",
     "invoice_create_for_period", "invoice_finalize", "invoice_line_add", "invoice_mark_uncollectible",

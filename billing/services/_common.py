@@ -76,6 +76,19 @@ def next_invoice_number() -> str:
     return _next_number(INVOICE_NUMBER_SEQUENCE, "INV")
 
 
+def next_invoice_numbers(count: int) -> list[str]:
+    """``count`` invoice numbers in one query."""
+    if count <= 0:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(%s) FROM generate_series(1, %s)", [INVOICE_NUMBER_SEQUENCE, count]
+        )
+        values = [row[0] for row in cursor.fetchall()]
+    year = timezone.now().year
+    return [f"INV-{year}-{value:07d}" for value in values]
+
+
 def next_credit_note_number() -> str:
     return _next_number(CREDIT_NOTE_NUMBER_SEQUENCE, "CN")
 

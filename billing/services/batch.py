@@ -1,0 +1,301 @@
+"""Charging many invoices at once (the renewal run's batches), with the guarantees of
+``invoice_pay`` and a constant number of queries per batch instead of per invoice.
+
+1. One durable transaction locks the invoices (primary-key order) and writes every pending
+   attempt — committed before any gateway call, each with its (invoice, attempt number)
+   idempotency key, each blocked by the one-in-flight index.
+2. The gateway is called for each attempt, outside any transaction.
+3. One transaction records the successes (attempts, invoices, timeline rows in bulk).
+   Everything else — declines, authentication required, lost answers — goes through the
+   one-invoice completion, which opens dunning and sends the emails.
+
+Invoices this path does not take (an attempt already in flight or waiting for the
+customer, auto-pay off, written off, nothing due) come back with the reason; the caller may
+hand them to ``invoice_pay``, which settles the leftovers first."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from oms.core.actors import Actor
+from oms.core.errors import ApplicationError, Conflict
+
+from .. import errors
+from ..gateway import SUCCEEDED, ChargeResult, GatewayUnknownOutcome, PaymentGateway, get_gateway
+from ..models import (
+    IN_FLIGHT_STATES,
+    AttemptState,
+    AttemptTrigger,
+    BillingAccount,
+    BillingEvent,
+    BillingEventKind,
+    Invoice,
+    InvoiceStatus,
+    PaymentAttempt,
+    PaymentMethod,
+)
+from ._common import build_event, recompute_amount_due
+from .payments import (
+    PAYABLE,
+    attempt_key,
+    payment_attempt_charge,
+    payment_attempt_complete,
+    payment_attempt_mark_unknown,
+)
+
+
+@dataclass
+class BatchItem:
+    invoice_id: int
+    attempt: PaymentAttempt | None = None
+    error: ApplicationError | None = None
+
+
+def invoices_pay_batch(
+    *,
+    invoices: Sequence[Invoice],
+    actor: Actor,
+    trigger: str = AttemptTrigger.RENEWAL,
+    gateway: PaymentGateway | None = None,
+) -> list[BatchItem]:
+    """Charge each invoice once; returns one item per invoice, in the order given. Must run
+    outside a transaction (the attempts commit before the gateway is called)."""
+    gateway = gateway or get_gateway()
+    items = {invoice.pk: BatchItem(invoice_id=invoice.pk) for invoice in invoices}
+    attempts = _begin(items=items, actor=actor, trigger=trigger)
+    results: list[tuple[PaymentAttempt, ChargeResult]] = []
+    for attempt in attempts:
+        try:
+            results.append((attempt, payment_attempt_charge(attempt=attempt, gateway=gateway)))
+        except GatewayUnknownOutcome as exc:
+            items[attempt.invoice_id].attempt = payment_attempt_mark_unknown(
+                attempt=attempt, reason=str(exc), actor=actor
+            )
+    succeeded = [(a, r) for a, r in results if r.status == SUCCEEDED]
+    for attempt in _complete_successes(succeeded, actor=actor):
+        items[attempt.invoice_id].attempt = attempt
+    for attempt, result in results:
+        if result.status != SUCCEEDED:
+            items[attempt.invoice_id].attempt = payment_attempt_complete(
+                attempt=attempt, result=result, actor=actor
+            )
+    return [items[invoice.pk] for invoice in invoices]
+
+
+@transaction.atomic(durable=True)
+def _begin(*, items: dict[int, BatchItem], actor: Actor, trigger: str) -> list[PaymentAttempt]:
+    invoices = list(
+        Invoice.objects.select_for_update(of=("self",))
+        .select_related("customer", "subscription")
+        .filter(pk__in=list(items))
+        .order_by("pk")
+    )
+    history = {
+        row["invoice_id"]: row
+        for row in PaymentAttempt.objects.filter(invoice_id__in=[i.pk for i in invoices])
+        .values("invoice_id")
+        .annotate(
+            last=Max("attempt_number"),
+            busy=Max("pk", filter=Q(state__in=[*IN_FLIGHT_STATES, AttemptState.REQUIRES_ACTION])),
+        )
+    }
+    customer_ids = {invoice.customer_id for invoice in invoices}
+    flags = {a.customer_id: a for a in BillingAccount.objects.filter(customer_id__in=customer_ids)}
+    cards = _cards(invoices)
+    attempts: list[PaymentAttempt] = []
+    for invoice in invoices:
+        item = items[invoice.pk]
+        account = flags.get(invoice.customer_id)
+        seen = history.get(invoice.pk)
+        if invoice.status not in PAYABLE or invoice.amount_due <= 0:
+            item.error = Conflict(
+                f"Invoice {invoice.number} has nothing to charge.", code=errors.INVOICE_NOT_PAYABLE
+            )
+        elif account is not None and account.written_off:
+            item.error = Conflict("The customer's account is written off.", code=errors.WRITTEN_OFF)
+        elif account is not None and not account.auto_pay and trigger != AttemptTrigger.MANUAL:
+            item.error = Conflict("Auto-pay is off for this customer.", code=errors.AUTO_PAY_OFF)
+        elif seen is not None and seen["busy"] is not None:
+            item.error = Conflict(
+                f"Invoice {invoice.number} has a payment in flight or awaiting the customer.",
+                code=errors.PAYMENT_IN_FLIGHT,
+            )
+        else:
+            number = (seen["last"] if seen else 0) + 1
+            pm, pm_id = cards.get(invoice.pk, (None, ""))
+            attempt = PaymentAttempt(
+                invoice=invoice, attempt_number=number, trigger=trigger, amount=invoice.amount_due,
+                currency=invoice.currency, idempotency_key=attempt_key(invoice.pk, number),
+                payment_method=pm, stripe_payment_method_id=pm_id,
+            )  # fmt: skip
+            attempts.append(attempt)
+    PaymentAttempt.objects.bulk_create(attempts)
+    BillingEvent.objects.bulk_create(
+        [
+            build_event(
+                kind=BillingEventKind.PAYMENT_STARTED,
+                actor=actor,
+                invoice=a.invoice,
+                payload={
+                    "attempt": a.attempt_number,
+                    "amount": a.amount,
+                    "trigger": trigger,
+                    "key": a.idempotency_key,
+                },
+            )
+            for a in attempts
+        ]
+    )
+    return attempts
+
+
+def _cards(invoices: list[Invoice]) -> dict[int, tuple[PaymentMethod | None, str]]:
+    """``choose_payment_method`` for many invoices in two queries."""
+    own = {
+        invoice.pk: invoice.subscription.payment_method  # type: ignore[union-attr]
+        for invoice in invoices
+        if invoice.subscription_id and invoice.subscription.payment_method  # type: ignore[union-attr]
+    }
+    known = {
+        pm.stripe_payment_method_id: pm
+        for pm in PaymentMethod.objects.filter(stripe_payment_method_id__in=set(own.values()))
+    }
+    defaults: dict[int, PaymentMethod] = {}
+    for pm in PaymentMethod.objects.filter(
+        customer_id__in={i.customer_id for i in invoices}, detached_at__isnull=True
+    ).order_by("customer_id", "-is_default", "-created_at"):
+        defaults.setdefault(pm.customer_id, pm)
+    chosen: dict[int, tuple[PaymentMethod | None, str]] = {}
+    for invoice in invoices:
+        pm_id = own.get(invoice.pk)
+        if pm_id:
+            row = known.get(pm_id)
+            if row is None:
+                chosen[invoice.pk] = (None, pm_id)
+                continue
+            if row.detached_at is None and row.customer_id == invoice.customer_id:
+                chosen[invoice.pk] = (row, pm_id)
+                continue
+        default = defaults.get(invoice.customer_id)
+        chosen[invoice.pk] = (default, default.stripe_payment_method_id) if default else (None, "")
+    return chosen
+
+
+def _complete_successes(
+    succeeded: list[tuple[PaymentAttempt, ChargeResult]], *, actor: Actor
+) -> list[PaymentAttempt]:
+    """Record the successful charges in one transaction. An attempt someone else completed
+    meanwhile (a webhook) goes through the one-invoice path, which sees it is done."""
+    if not succeeded:
+        return []
+    done: list[PaymentAttempt] = []
+    leftovers: list[tuple[PaymentAttempt, ChargeResult]] = []
+    with transaction.atomic():
+        by_invoice = {a.invoice_id: (a, r) for a, r in succeeded}
+        invoices = {
+            i.pk: i
+            for i in Invoice.objects.select_for_update(of=("self",))
+            .select_related("subscription")
+            .filter(pk__in=list(by_invoice))
+            .order_by("pk")
+        }
+        pending = set(
+            PaymentAttempt.objects.select_for_update()
+            .filter(pk__in=[a.pk for a, _ in succeeded], state=AttemptState.PENDING)
+            .values_list("pk", flat=True)
+        )
+        now = timezone.now()
+        attempts, rows, events = [], [], []
+        for invoice_id, (attempt, result) in sorted(by_invoice.items()):
+            invoice = invoices[invoice_id]
+            simple = (
+                attempt.pk in pending
+                and invoice.status in PAYABLE
+                and attempt.attempt_number == 1  # no dunning case can exist yet
+                and not (invoice.subscription_id and invoice.subscription.status == "past_due")  # type: ignore[union-attr]
+            )
+            if not simple:
+                leftovers.append((attempt, result))
+                continue
+            attempt.state = AttemptState.SUCCEEDED
+            attempt.stripe_payment_intent_id = result.payment_intent_id
+            attempt.stripe_charge_id = result.charge_id or ""
+            attempt.client_secret = result.client_secret or ""
+            attempt.completed_at = now
+            attempt.updated_at = now
+            invoice.amount_paid += attempt.amount
+            recompute_amount_due(invoice)
+            invoice.updated_at = now
+            events.append(
+                build_event(
+                    kind=BillingEventKind.PAYMENT_SUCCEEDED, actor=actor, invoice=invoice,
+                    payload={"attempt": 1, "amount": attempt.amount, "payment_intent": result.payment_intent_id},
+                )
+            )  # fmt: skip
+            if invoice.amount_due == 0:
+                invoice.status = InvoiceStatus.PAID  # open/uncollectible → paid (allowed)
+                invoice.paid_at = now
+                events.append(
+                    build_event(kind=BillingEventKind.INVOICE_PAID, actor=actor, invoice=invoice)
+                )
+            attempts.append(attempt)
+            rows.append(invoice)
+        # One UPDATE ... FROM (VALUES ...) per table: bulk_update's CASE expressions cost
+        # more Python than the whole rest of the batch.
+        _update_from_values(
+            PaymentAttempt._meta.db_table,
+            (
+                "state",
+                "stripe_payment_intent_id",
+                "stripe_charge_id",
+                "client_secret",
+                "completed_at",
+                "updated_at",
+            ),
+            ("text", "text", "text", "text", "timestamptz", "timestamptz"),
+            [
+                (
+                    a.pk,
+                    a.state,
+                    a.stripe_payment_intent_id,
+                    a.stripe_charge_id,
+                    a.client_secret,
+                    a.completed_at,
+                    a.updated_at,
+                )
+                for a in attempts
+            ],
+        )
+        _update_from_values(
+            Invoice._meta.db_table,
+            ("amount_paid", "amount_due", "status", "paid_at", "updated_at"),
+            ("bigint", "bigint", "text", "timestamptz", "timestamptz"),
+            [(i.pk, i.amount_paid, i.amount_due, i.status, i.paid_at, i.updated_at) for i in rows],
+        )
+        BillingEvent.objects.bulk_create(events)
+        done.extend(attempts)
+    for attempt, result in leftovers:
+        done.append(payment_attempt_complete(attempt=attempt, result=result, actor=actor))
+    return done
+
+
+def _update_from_values(
+    table: str, columns: Sequence[str], types: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """``UPDATE table SET col = v.col ... FROM (VALUES (id, ...), ...) v WHERE table.id = v.id``."""
+    if not rows:
+        return
+    qn = connection.ops.quote_name
+    placeholder = "(%s::bigint, " + ", ".join(f"%s::{t}" for t in types) + ")"
+    values = ", ".join([placeholder] * len(rows))
+    assignments = ", ".join(f"{qn(c)} = v.{qn(c)}" for c in columns)
+    names = ", ".join(["id", *(qn(c) for c in columns)])
+    sql = f"UPDATE {qn(table)} AS t SET {assignments} FROM (VALUES {values}) AS v({names}) WHERE t.id = v.id"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [value for row in rows for value in row])
