@@ -88,7 +88,9 @@ def seed(n: int, gateway: Any, *, stripe: bool) -> list[Any]:
     return subscriptions
 
 
-def measure(subscriptions: list[Any], gateway: Any, batch: int = 0) -> dict[str, float]:
+def measure(
+    subscriptions: list[Any], gateway: Any, batch: int = 0, concurrency: int = 1
+) -> dict[str, float]:
     from django.db import connection
 
     from billing.services import LineInput, invoice_create_for_period, invoice_pay
@@ -122,7 +124,9 @@ def measure(subscriptions: list[Any], gateway: Any, batch: int = 0) -> dict[str,
                         ],
                         actor=actor,
                     )
-                items = invoices_pay_batch(invoices=invoices, actor=actor, gateway=gateway)
+                items = invoices_pay_batch(
+                    invoices=invoices, actor=actor, gateway=gateway, concurrency=concurrency
+                )
                 paid += sum(
                     1 for item in items if item.attempt and item.attempt.state == "succeeded"
                 )
@@ -178,7 +182,9 @@ def main() -> None:
     for mode in args.modes.split(","):
         if mode == "inprocess":
             gateway: Any = InProcessGateway(record_calls=False)
-            result = measure(seed(args.n, gateway, stripe=False), gateway, args.batch)
+            result = measure(
+                seed(args.n, gateway, stripe=False), gateway, args.batch, args.concurrency
+            )
             print(f"[inprocess]   {result['n']} invoices+charges in {result['seconds']:.2f}s: "
                   f"{result['per_second']:.0f}/s, {result['queries_per_invoice']:.1f} queries each, paid {result['paid']}")  # fmt: skip
         elif mode == "localstripe":
@@ -192,7 +198,7 @@ def main() -> None:
                 )
                 subscriptions = seed(args.n, gateway, stripe=True)
                 alone = sdk_alone(gateway, subscriptions)
-                result = measure(subscriptions, gateway, args.batch)
+                result = measure(subscriptions, gateway, args.batch, args.concurrency)
             finally:
                 server.stop()
             print(f"[localstripe] SDK alone {alone:.0f} charges/s; billing {result['per_second']:.0f} invoices+charges/s "

@@ -16,6 +16,7 @@ hand them to ``invoice_pay``, which settles the leftovers first."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,7 @@ from ..models import (
     PaymentMethod,
 )
 from ._common import build_event, recompute_amount_due
+from .cards import customer_stripe_ensure
 from .payments import (
     PAYABLE,
     attempt_key,
@@ -63,20 +65,23 @@ def invoices_pay_batch(
     actor: Actor,
     trigger: str = AttemptTrigger.RENEWAL,
     gateway: PaymentGateway | None = None,
+    concurrency: int = 1,
 ) -> list[BatchItem]:
     """Charge each invoice once; returns one item per invoice, in the order given. Must run
-    outside a transaction (the attempts commit before the gateway is called)."""
+    outside a transaction (the attempts commit before the gateway is called).
+    ``concurrency`` > 1 makes that many gateway calls at once (threads; they touch no
+    database: the Stripe customers are ensured first, in this thread)."""
     gateway = gateway or get_gateway()
     items = {invoice.pk: BatchItem(invoice_id=invoice.pk) for invoice in invoices}
     attempts = _begin(items=items, actor=actor, trigger=trigger)
     results: list[tuple[PaymentAttempt, ChargeResult]] = []
-    for attempt in attempts:
-        try:
-            results.append((attempt, payment_attempt_charge(attempt=attempt, gateway=gateway)))
-        except GatewayUnknownOutcome as exc:
+    for attempt, outcome in _charge_all(attempts, gateway=gateway, concurrency=concurrency):
+        if isinstance(outcome, GatewayUnknownOutcome):
             items[attempt.invoice_id].attempt = payment_attempt_mark_unknown(
-                attempt=attempt, reason=str(exc), actor=actor
+                attempt=attempt, reason=str(outcome), actor=actor
             )
+        else:
+            results.append((attempt, outcome))
     succeeded = [(a, r) for a, r in results if r.status == SUCCEEDED]
     for attempt in _complete_successes(succeeded, actor=actor):
         items[attempt.invoice_id].attempt = attempt
@@ -86,6 +91,25 @@ def invoices_pay_batch(
                 attempt=attempt, result=result, actor=actor
             )
     return [items[invoice.pk] for invoice in invoices]
+
+
+def _charge_all(
+    attempts: list[PaymentAttempt], *, gateway: PaymentGateway, concurrency: int
+) -> list[tuple[PaymentAttempt, ChargeResult | GatewayUnknownOutcome]]:
+    for attempt in attempts:
+        if attempt.stripe_payment_method_id:
+            customer_stripe_ensure(customer=attempt.invoice.customer, gateway=gateway)
+
+    def one(attempt: PaymentAttempt) -> tuple[PaymentAttempt, ChargeResult | GatewayUnknownOutcome]:
+        try:
+            return attempt, payment_attempt_charge(attempt=attempt, gateway=gateway)
+        except GatewayUnknownOutcome as exc:
+            return attempt, exc
+
+    if concurrency <= 1 or len(attempts) <= 1:
+        return [one(attempt) for attempt in attempts]
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        return list(pool.map(one, attempts))
 
 
 @transaction.atomic(durable=True)

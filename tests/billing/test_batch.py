@@ -174,3 +174,15 @@ def test_batch_invoice_creation_matches_one_by_one_and_is_idempotent():
     again = invoices_create_for_periods(periods=periods, actor=ACTOR)
     assert [i.pk for i in again] == [i.pk for i in created]
     assert dt.date.today() is not None
+
+
+def test_batch_with_concurrent_gateway_calls_charges_each_once(django_capture_on_commit_callbacks):
+    gateway = InProcessGateway()
+    invoices = [make_invoice(customer=_customer(gateway), amounts=[800 + i]) for i in range(8)]
+    with django_capture_on_commit_callbacks(execute=True):
+        items = invoices_pay_batch(invoices=invoices, actor=ACTOR, gateway=gateway, concurrency=4)
+    assert [item.attempt.state for item in items] == ["succeeded"] * 8
+    assert gateway.payment_intent_count() == 8
+    assert sorted(c["amount"] for c in gateway.calls_to("charge_off_session")) == [
+        800 + i for i in range(8)
+    ]
