@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -164,3 +165,19 @@ def test_out_of_stock_backorders_tells_the_customer_and_the_operator(
     run.refresh_from_db()
     assert run.backordered == 1
     assert [m.to for m in mail.outbox if "waiting for stock" in m.subject] == [[sub.customer.email]]
+
+
+def test_the_run_reports_the_time_spent_waiting_on_the_rate_limiter(box_plan):
+    from billing.gateway import InProcessGateway, RateLimiter, use_gateway
+
+    limited = InProcessGateway(limiter=RateLimiter(rate=20, burst=1))
+    for _ in range(5):
+        subscribe(box_plan)
+
+    with use_gateway(limited):
+        run = renewal_run_execute(as_of=D(2026, 1, 15), gateway=limited)
+
+    run.refresh_from_db()
+    assert run.renewed == 5 and len(limited.calls_to("charge_off_session")) == 5
+    # Five charges at 20/s with a burst of one: at least four waits of about 50 ms.
+    assert run.rate_limit_wait_seconds >= Decimal("0.15")
