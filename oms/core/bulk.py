@@ -1,0 +1,194 @@
+"""Several bulk writes in one round trip. On PostgreSQL the INSERTs and UPDATEs of a hot path
+(order intake, a stock allocation) go out as one statement of data-modifying CTEs; elsewhere
+(the embedded SQLite quick start) as one ``bulk_create`` / ``bulk_update`` each.
+
+The SQL of each part is Django's own (its insert and update compilers), so field
+preparation, ``auto_now`` stamps and value adaptation are exactly those of ``bulk_create`` and
+``bulk_update``. What PostgreSQL changes when the parts share a statement: they run on one
+snapshot and cannot see each other's rows. So a batch never reads what another part writes:
+every primary key a part refers to must already be set on the objects (reserve ids from the
+sequence first), and foreign keys are checked at commit (Django makes them DEFERRABLE
+INITIALLY DEFERRED). CHECK and UNIQUE constraints still refuse the whole statement, as they
+would refuse the bulk call that broke them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection
+from django.db.models import AutoField, Case, Field, Model, Q, Value, When
+from django.db.models.functions import Cast
+from django.db.models.sql import InsertQuery, UpdateQuery
+from django.utils import timezone
+
+from .db import is_postgres
+
+
+@dataclass(slots=True)
+class _Part:
+    model: type[Model]
+    objs: list[Model]
+    fields: list[str] = field(default_factory=list)  # updates only
+    # A history part is filled from its source's rows once those are stamped (auto_now).
+    history_of: _Part | None = None
+    history_date: Any = None
+
+    @property
+    def is_insert(self) -> bool:
+        return not self.fields
+
+    def resolve(self) -> None:
+        if self.history_of is not None:
+            self.objs = history_rows(
+                self.history_of.model, self.history_of.objs, date=self.history_date
+            )
+
+
+class Writes:
+    """Collect ``insert`` / ``update`` batches, then ``run`` them together. Inserted objects
+    without a primary key get theirs back (in order, as ``bulk_create`` assigns them)."""
+
+    def __init__(self) -> None:
+        self._parts: list[_Part] = []
+
+    def __len__(self) -> int:
+        return len(self._parts)
+
+    def insert(self, model: type[Model], objs: Sequence[Model]) -> None:
+        if objs:
+            self._parts.append(_Part(model, list(objs)))
+
+    def insert_with_history(
+        self, model: type[Model], objs: Sequence[Model], *, date: Any = None
+    ) -> None:
+        """Insert ``objs`` and their django-simple-history "+" rows, as
+        ``bulk_create_with_history`` would. The objects' primary keys must be set."""
+        if not objs:
+            return
+        if any(obj.pk is None for obj in objs):
+            raise ValueError(f"{model.__name__} rows need their primary key before history.")
+        source = _Part(model, list(objs))
+        historical = model.history.model  # type: ignore[attr-defined]
+        self._parts += [source, _Part(historical, [], history_of=source, history_date=date)]
+
+    def update(self, model: type[Model], objs: Sequence[Model], fields: Sequence[str]) -> None:
+        if not fields:
+            raise ValueError("update() needs the field names to write.")
+        if objs:
+            self._parts.append(_Part(model, list(objs), list(fields)))
+
+    def run(self) -> None:
+        parts, self._parts = self._parts, []
+        if not parts:
+            return
+        if not is_postgres() or len(parts) == 1:
+            for part in parts:
+                part.resolve()
+                manager = part.model._default_manager
+                if part.is_insert:
+                    manager.bulk_create(part.objs)
+                else:
+                    manager.bulk_update(part.objs, part.fields)
+            return
+        _run_as_one_statement(parts)
+
+
+def history_rows(model: type[Model], objs: Sequence[Model], *, date: Any = None) -> list[Model]:
+    """Unsaved historical "+" rows for freshly inserted ``objs`` (the rows django-simple-
+    history's ``bulk_history_create`` writes)."""
+    historical = model.history.model  # type: ignore[attr-defined]
+    date = date or timezone.now()
+    rows = []
+    for obj in objs:
+        if obj.pk is None:
+            raise ValueError(f"{model.__name__} rows need their primary key before history.")
+        rows.append(
+            historical(
+                history_date=getattr(obj, "_history_date", date),
+                history_user=getattr(
+                    obj, "_history_user", historical.get_default_history_user(obj)
+                ),
+                history_change_reason=getattr(obj, "_change_reason", None) or "",
+                history_type="+",
+                **{f.attname: getattr(obj, f.attname) for f in historical.tracked_fields},
+            )
+        )
+        if hasattr(historical, "history_relation"):
+            rows[-1].history_relation_id = obj.pk
+    return rows
+
+
+def _insert_sql(part: _Part, *, returning: bool) -> tuple[str, tuple[Any, ...]]:
+    opts = part.model._meta
+    fields = [f for f in opts.concrete_fields if not f.generated]
+    if returning:
+        fields = [f for f in fields if not isinstance(f, AutoField)]
+    for obj in part.objs:
+        obj._prepare_related_fields_for_save(operation_name="bulk_create")  # type: ignore[attr-defined]
+    query = InsertQuery(part.model)
+    query.insert_values(fields, part.objs, raw=False)
+    compiler = query.get_compiler(connection=connection)
+    compiler.returning_fields = [opts.pk] if returning else None
+    (statement,) = compiler.as_sql()
+    return statement[0], tuple(statement[1])
+
+
+def _update_sql(part: _Part) -> tuple[str, tuple[Any, ...]]:
+    """The statement ``bulk_update`` would run for one batch (CASE WHEN pk ... per field)."""
+    opts = part.model._meta
+    cases: dict[str, Any] = {}
+    for name in part.fields:
+        model_field = opts.get_field(name)
+        if not isinstance(model_field, Field) or not model_field.concrete:
+            raise ValueError(f"{name} is not a concrete field of {part.model.__name__}.")
+        whens = [
+            When(pk=obj.pk, then=Value(getattr(obj, model_field.attname), output_field=model_field))
+            for obj in part.objs
+        ]
+        case: Any = Case(*whens, output_field=model_field)
+        if connection.features.requires_casted_case_in_updates:
+            case = Cast(case, output_field=model_field)
+        cases[model_field.attname] = case
+    query = UpdateQuery(part.model)
+    query.add_update_values(cases)
+    query.add_q(Q(pk__in=[obj.pk for obj in part.objs]))
+    sql, params = query.get_compiler(connection=connection).as_sql()
+    return sql, tuple(params)
+
+
+def _run_as_one_statement(parts: list[_Part]) -> None:
+    ctes: list[str] = []
+    params: list[Any] = []
+    returned: list[tuple[str, _Part]] = []
+    for n, part in enumerate(parts):
+        name = f"w{n}"
+        part.resolve()  # after its source compiled (and so stamped) its rows
+        if part.is_insert:
+            returning = any(obj.pk is None for obj in part.objs)
+            if returning and not all(obj.pk is None for obj in part.objs):
+                raise ValueError("Insert batches either all carry primary keys or none do.")
+            sql, part_params = _insert_sql(part, returning=returning)
+            if returning:
+                returned.append((name, part))
+        else:
+            sql, part_params = _update_sql(part)
+        ctes.append(f"{name} AS ({sql})")
+        params.extend(part_params)
+    # Every data-modifying CTE runs to completion whether or not the main query reads it;
+    # the main query only hands back the new primary keys, in insertion order.
+    select = ", ".join(f"ARRAY(SELECT * FROM {name})" for name, _ in returned) or "1"
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {', '.join(ctes)} SELECT {select}", params)
+        row = cursor.fetchone()
+    for (_, part), ids in zip(returned, row or (), strict=False):
+        if len(ids) != len(part.objs):
+            raise RuntimeError(f"{part.model.__name__}: {len(ids)} ids for {len(part.objs)} rows.")
+        for obj, pk in zip(part.objs, ids, strict=True):
+            obj.pk = pk
+    for part in parts:
+        for obj in part.objs:
+            obj._state.adding = False
+            obj._state.db = connection.alias
