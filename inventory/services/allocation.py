@@ -30,10 +30,15 @@ Concurrency: the SKUs are advisory-locked *shared* (receipts take them exclusive
 ``ledger.lock_skus``), then every candidate stock row is locked ``FOR UPDATE`` in
 primary-key order in one statement before anything is decided, so two orders touching
 overlapping SKUs queue instead of deadlocking, and the database's CheckConstraint
-(allocated ≤ on hand) backs the Python check. Query budget, whatever the number of lines:
-SKU/bundle lookup, SKU locks, stock-row lock, one bulk UPDATE, one ledger INSERT, one
-allocation INSERT (+ one backorder INSERT, + one low-stock INSERT when those happen). No
-savepoints.
+(allocated ≤ on hand) backs the Python check. The stock-row lock is a statement of its own,
+after the one that took the SKU locks: under READ COMMITTED it then reads with a snapshot
+taken after the locks were granted, so it sees a receipt that held them (a stock row the
+receipt created included) — a lock taken inside the same statement would not.
+
+Query budget on PostgreSQL, whatever the number of lines, backorders and low-stock alerts
+included: 3 — SKU/bundle lookup with the SKU locks, stock-row lock, and one statement that
+writes the stock UPDATE and the ledger, allocation, backorder and low-stock INSERTs
+(``oms.core.bulk``). Elsewhere (SQLite) one query per step. No savepoints.
 """
 
 from __future__ import annotations
@@ -42,10 +47,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from django.db import connection
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from oms.core.actors import Actor
+from oms.core.db import is_postgres
 from oms.core.errors import Conflict, NotFound, ValidationError
 from oms.core.models import Channel
 from oms.core.transactions import on_commit
@@ -67,7 +74,14 @@ from ..models import (
     StockMovement,
     Warehouse,
 )
-from .ledger import StockBook, joins_transaction, lock_levels, lock_skus, require_positive
+from .ledger import (
+    SKU_LOCK_CLASS,
+    StockBook,
+    joins_transaction,
+    lock_levels,
+    lock_skus,
+    require_positive,
+)
 
 # --------------------------------------------------------------------------- value types
 
@@ -134,18 +148,12 @@ class _SkuInfo:
 # --------------------------------------------------------------------------- sku lookup
 
 
-def sku_parts(sku_ids: Iterable[int]) -> dict[int, _SkuInfo]:
-    """What stock each SKU needs, in one query (bundles joined to their components)."""
-    rows = Sku.objects.filter(pk__in=set(sku_ids)).values_list(
-        "id",
-        "code",
-        "is_physical",
-        "is_bundle",
-        "allow_backorder",
-        "components__component_id",
-        "components__quantity",
-        "components__component__is_physical",
-    )
+_SkuRow = tuple[int, str, bool, bool, bool, "int | None", "int | None", "bool | None"]
+
+
+def _infos_from_rows(rows: Iterable[_SkuRow]) -> dict[int, _SkuInfo]:
+    """(id, code, is_physical, is_bundle, allow_backorder, component id, component quantity,
+    component is_physical) rows — one per bundle component — into what each SKU needs."""
     found: dict[int, dict] = {}
     for sku_id, code, physical, bundle, backorder, comp_id, comp_qty, comp_physical in rows:
         entry = found.setdefault(
@@ -168,6 +176,61 @@ def sku_parts(sku_ids: Iterable[int]) -> dict[int, _SkuInfo]:
             parts = ((sku_id, 1),) if e["physical"] else ()
         infos[sku_id] = _SkuInfo(sku_id, e["code"], e["backorder"], parts)
     return infos
+
+
+def sku_parts(sku_ids: Iterable[int]) -> dict[int, _SkuInfo]:
+    """What stock each SKU needs, in one query (bundles joined to their components)."""
+    rows = Sku.objects.filter(pk__in=set(sku_ids)).values_list(
+        "id",
+        "code",
+        "is_physical",
+        "is_bundle",
+        "allow_backorder",
+        "components__component_id",
+        "components__quantity",
+        "components__component__is_physical",
+    )
+    return _infos_from_rows(rows)
+
+
+# The SKUs with what they need, and — in the same statement — the shared advisory locks on
+# every SKU whose stock they need (the same keys as ``ledger.lock_skus``), taken in id order:
+# PostgreSQL evaluates the volatile lock calls after the ORDER BY. The stock rows are locked
+# by the *next* statement, so under READ COMMITTED that one takes a fresh snapshot after the
+# locks were granted and sees whatever a receipt that held them committed.
+_SKU_PARTS_LOCKED = """
+WITH info AS MATERIALIZED (
+    SELECT s.id, s.code, s.is_physical, s.is_bundle, s.allow_backorder,
+           bc.component_id, bc.quantity, c.is_physical AS component_physical
+    FROM inventory_sku s
+    LEFT JOIN inventory_bundlecomponent bc ON bc.bundle_id = s.id
+    LEFT JOIN inventory_sku c ON c.id = bc.component_id
+    WHERE s.id = ANY(%s)
+), locked AS MATERIALIZED (
+    SELECT pg_advisory_xact_lock_shared(%s, k)
+    FROM (
+        SELECT DISTINCT (CASE WHEN is_bundle THEN component_id ELSE id END)::int AS k
+        FROM info
+        WHERE CASE WHEN is_bundle THEN component_id IS NOT NULL AND component_physical
+                   ELSE is_physical END
+    ) stock_skus
+    ORDER BY k
+)
+SELECT info.*, (SELECT count(*) FROM locked) FROM info
+"""
+
+
+def sku_parts_locked_shared(sku_ids: Iterable[int]) -> dict[int, _SkuInfo]:
+    """``sku_parts`` plus the shared SKU locks an allocation takes before it locks stock
+    rows (``ledger.lock_skus``), in one round trip on PostgreSQL."""
+    ids = sorted(set(sku_ids))
+    if not is_postgres():
+        infos = sku_parts(ids)
+        lock_skus({sku for info in infos.values() for sku, _ in info.parts}, shared=True)
+        return infos
+    with connection.cursor() as cursor:
+        cursor.execute(_SKU_PARTS_LOCKED, [ids, SKU_LOCK_CLASS])
+        return _infos_from_rows(row[:8] for row in cursor.fetchall())
 
 
 # --------------------------------------------------------------------------- planning
@@ -251,7 +314,7 @@ def stock_allocate(
         )
     for line in lines:
         require_positive(line.quantity)
-    infos = sku_parts(line.sku_id for line in lines)
+    infos = sku_parts_locked_shared(line.sku_id for line in lines)
     unknown = sorted({line.sku_id for line in lines} - set(infos))
     if unknown:
         raise NotFound(
@@ -268,7 +331,6 @@ def stock_allocate(
         return result
 
     stock_sku_ids = {sku for _, parts, _ in needs for sku, _ in parts}
-    lock_skus(stock_sku_ids, shared=True)
     levels = _candidate_levels_locked(
         stock_sku_ids, destination_country=destination_country, channel=channel
     )
@@ -329,11 +391,7 @@ def stock_allocate(
             )
         )
         result.backordered.append(BackorderedPart(line.line_ref, line.sku_id, units))
-    book.flush()
-    if allocation_rows:
-        Allocation.objects.bulk_create(allocation_rows)
-    if backorders:
-        Backorder.objects.bulk_create(backorders)
+    book.flush(inserts=[(Allocation, allocation_rows), (Backorder, backorders)])
     return result
 
 

@@ -1,21 +1,22 @@
 """The one way stock numbers change: lock the stock rows, record movements in a ``StockBook``,
-then ``flush`` it (one bulk UPDATE of the levels, one bulk INSERT of ledger rows, low-stock
-alerts). Every inventory service goes through here, so the ledger and the balances can never
+then ``flush`` it (the bulk UPDATE of the levels, the bulk INSERT of ledger rows and low-stock
+alerts, and the caller's own rows — one statement on PostgreSQL). Every inventory service goes through here, so the ledger and the balances can never
 drift apart and the number of queries does not grow with the number of rows touched."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
 
 from oms.core.actors import Actor
+from oms.core.bulk import Writes
 from oms.core.db import is_postgres
 from oms.core.errors import Conflict, ValidationError
 from oms.core.transactions import lock_in_pk_order, on_commit
@@ -158,28 +159,39 @@ class StockBook:
         self.movements.append(movement)
         return movement
 
-    def flush(self) -> list[StockMovement]:
+    def flush(
+        self, *, inserts: Sequence[tuple[type[Model], Sequence[Model]]] = ()
+    ) -> list[StockMovement]:
         """Write the balances and the ledger; raise low-stock alerts for every level whose
-        available stock crossed below its reorder point in this book."""
-        if not self.movements:
-            return []
-        now = timezone.now()
+        available stock crossed below its reorder point in this book. ``inserts``: rows of
+        other tables that belong to the same change (an allocation's Allocation and
+        Backorder rows). On PostgreSQL all of it is one statement (``oms.core.bulk``)."""
+        writes = Writes()
         levels = list(self._touched.values())
-        for level in levels:
-            level.updated_at = now
-        for movement in self.movements:
-            movement.created_at = now
-        StockLevel.objects.bulk_update(levels, ["on_hand", "allocated", "updated_at"])
-        written = StockMovement.objects.bulk_create(self.movements)
-        self.written.extend(written)
-        self._alert_low_stock(levels, now)
-        self.movements = []
+        movements, self.movements = self.movements, []
+        events: list[StockEvent] = []
+        if movements:
+            now = timezone.now()
+            for level in levels:
+                level.updated_at = now
+            for movement in movements:
+                movement.created_at = now
+            events = self._low_stock_events(levels, now)
+            writes.update(StockLevel, levels, ["on_hand", "allocated", "updated_at"])
+            writes.insert(StockMovement, movements)
+            writes.insert(StockEvent, events)
+        for model, objs in inserts:
+            writes.insert(model, objs)
+        writes.run()
+        self.written.extend(movements)
         self._touched = {}
         self._available_before = {}
-        return written
+        if events:
+            on_commit(_send_low_stock_email, [e.pk for e in events])
+        return movements
 
-    def _alert_low_stock(self, levels: list[StockLevel], now: Any) -> None:
-        events = [
+    def _low_stock_events(self, levels: list[StockLevel], now: Any) -> list[StockEvent]:
+        return [
             StockEvent(
                 kind=StockEventKind.LOW_STOCK,
                 sku_id=level.sku_id,
@@ -201,10 +213,6 @@ class StockBook:
             if level.reorder_point
             and self._available_before[level.pk] >= level.reorder_point > level.available
         ]
-        if not events:
-            return
-        StockEvent.objects.bulk_create(events)
-        on_commit(_send_low_stock_email, [e.pk for e in events])
 
 
 def _send_low_stock_email(event_ids: list[int]) -> None:

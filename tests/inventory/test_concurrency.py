@@ -160,3 +160,67 @@ def test_receipt_racing_allocations_keeps_the_ledger_whole():
     assert level.allocated == 9
     assert sum(Backorder.objects.filter(status="open").values_list("quantity", flat=True)) == 9
     assert stock_drift() == []
+
+
+def test_an_allocation_waiting_for_a_receipt_sees_the_stock_row_it_created():
+    """The allocation takes the shared SKU locks in one statement and locks stock rows in the
+    next, so a receipt holding the SKU exclusively (here: the first stock of the SKU, a row
+    that did not exist when the allocation started) is seen once it commits: the order gets
+    the units instead of a backorder."""
+    sku = SkuFactory(allow_backorder=True)
+    wh = WarehouseFactory()
+    actor = Actor.system("race")
+    received, release = threading.Event(), threading.Event()
+
+    def receive():
+        try:
+            with transaction.atomic():
+                stock_receive(sku=sku, warehouse=wh, quantity=4, actor=actor)
+                received.set()
+                assert release.wait(timeout=30)
+            return "received"
+        finally:
+            connection.close()
+
+    def allocate():
+        try:
+            assert received.wait(timeout=30)
+            with transaction.atomic():
+                return stock_allocate(
+                    lines=[AllocationLine("late", sku.pk, 3)],
+                    reference="order:late",
+                    allow_backorder=True,
+                    actor=actor,
+                )
+        finally:
+            connection.close()
+
+    results: dict[str, object] = {}
+    threads = [
+        threading.Thread(target=lambda: results.__setitem__("receipt", receive())),
+        threading.Thread(target=lambda: results.__setitem__("allocation", allocate())),
+    ]
+    for t in threads:
+        t.start()
+    assert received.wait(timeout=30)
+    # Wait until the allocation is queued behind the receipt's SKU lock, then commit it.
+    for _ in range(300):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            )
+            if cursor.fetchone()[0]:
+                break
+        threading.Event().wait(0.05)
+    else:
+        pytest.fail("the allocation never waited for the receipt's lock")
+    release.set()
+    for t in threads:
+        t.join(timeout=60)
+    assert results["receipt"] == "received"
+    result = results["allocation"]
+    assert result.backordered == [] and result.allocated_quantity("late") == 3
+    level = StockLevel.objects.get(sku=sku, warehouse=wh)
+    assert (level.on_hand, level.allocated) == (4, 3)
+    assert not Backorder.objects.exists()
+    assert stock_drift() == []
