@@ -1,9 +1,10 @@
 """Order intake from any channel: ``order_place``.
 
 One durable transaction writes the order, its lines, their stock allocation and the timeline,
-or nothing at all. The query budget is fixed whatever the line count: one read for the SKUs
-and their prices, one for the order number and line ids, inventory's allocation, then one
-insert each for the order, its lines, their history rows and the events.
+or nothing at all. The query budget on PostgreSQL is fixed whatever the line count: one read
+(the SKUs and their prices, the order number and the ids of the order and its lines, the
+re-sent check), inventory's allocation (3), then one statement that inserts the order, its
+lines, their history rows and the events (``oms.core.bulk``) — with BEGIN and COMMIT, 7.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, OuterRef, Subquery
 from django.utils import timezone
-from simple_history.utils import bulk_create_with_history
 
 from customers.models import Customer, CustomerStatus
 from inventory.models import Sku, SkuPrice
 from oms.core.actors import Actor
+from oms.core.bulk import Writes
 from oms.core.db import is_postgres, next_value
 from oms.core.errors import Conflict, ValidationError
 from oms.core.models import Channel
@@ -29,6 +30,7 @@ from ..models import (
     NUMBER_SEQUENCE,
     DeliveryOption,
     Order,
+    OrderEvent,
     OrderEventKind,
     OrderLine,
     OrderOrigin,
@@ -208,16 +210,18 @@ class SkuRow:
 class IntakeRead:
     skus: dict[str, SkuRow]
     number: int
+    order_id: int
     line_ids: list[int]
     existing_order_id: int | None
 
 
 _INTAKE_READ = f"""
-SELECT ids.number, ids.line_ids, ids.existing_order_id,
+SELECT ids.number, ids.order_id, ids.line_ids, ids.existing_order_id,
        s.id, s.code, s.name, s.is_active, s.is_physical, s.tax_category,
        (SELECT p.amount FROM inventory_skuprice p WHERE p.sku_id = s.id AND p.currency = %s)
 FROM (
     SELECT nextval('{NUMBER_SEQUENCE}') AS number,
+           nextval(pg_get_serial_sequence('orders_order', 'id')) AS order_id,
            ARRAY(SELECT nextval(pg_get_serial_sequence('orders_orderline', 'id'))
                  FROM generate_series(1, %s)) AS line_ids,
            (SELECT o.id FROM orders_order o
@@ -231,8 +235,9 @@ def _intake_read(
     *, codes: set[str], currency: str, line_count: int, channel: Channel, external_id: str | None
 ) -> IntakeRead:
     """Everything intake reads, in one round trip: the SKUs by code with their price in the
-    order currency, the next order number, ``line_count`` line ids (so allocation can name
-    the lines before they are inserted), and the order this channel already placed under
+    order currency, the next order number, the order's id and ``line_count`` line ids (so
+    allocation can name the lines, and one statement can insert the order, its lines and
+    the rows pointing at them, before any of them exists), and the order this channel already placed under
     ``external_id``, if any. Sequences never block a concurrent intake (a counter row would
     be held until commit); numbers are unique and increasing, with gaps where a transaction
     rolled back."""
@@ -247,21 +252,27 @@ def _intake_read(
     with connection.cursor() as cursor:
         cursor.execute(_INTAKE_READ, [currency, line_count, channel.pk, external_id, sorted(codes)])
         rows = cursor.fetchall()
-    number, line_ids, existing = rows[0][0], list(rows[0][1]), rows[0][2]
+    number, order_id, line_ids, existing = rows[0][0], rows[0][1], list(rows[0][2]), rows[0][3]
     skus = {
-        row[4]: SkuRow(
-            pk=row[3],
-            code=row[4],
-            name=row[5],
-            is_active=row[6],
-            is_physical=row[7],
-            tax_category=row[8],
-            price=row[9],
+        row[5]: SkuRow(
+            pk=row[4],
+            code=row[5],
+            name=row[6],
+            is_active=row[7],
+            is_physical=row[8],
+            tax_category=row[9],
+            price=row[10],
         )
         for row in rows
-        if row[3] is not None
+        if row[4] is not None
     }
-    return IntakeRead(skus=skus, number=number, line_ids=line_ids, existing_order_id=existing)
+    return IntakeRead(
+        skus=skus,
+        number=number,
+        order_id=order_id,
+        line_ids=line_ids,
+        existing_order_id=existing,
+    )
 
 
 def _intake_read_portable(
@@ -269,7 +280,7 @@ def _intake_read_portable(
 ) -> IntakeRead:
     """``_intake_read`` on databases without sequences (the embedded SQLite quick start), in
     a few ORM queries. The number comes from a counter row named like the PostgreSQL
-    sequence. Line ids are taken from MAX(id) + 1 onwards: SQLite has one writer at a time,
+    sequence. The order id and line ids are taken from MAX(id) + 1 onwards: SQLite has one writer at a time,
     so no other intake can insert lines between this read and this transaction's commit
     (two readers racing for the same ids cannot both commit: the second writer gets
     SQLITE_BUSY, and the primary key would refuse a duplicate anyway)."""
@@ -293,12 +304,14 @@ def _intake_read_portable(
         for sku in load_skus(codes=codes, currency=currency).values()
     }
     if existing is not None:
-        return IntakeRead(skus=skus, number=0, line_ids=[], existing_order_id=existing)
-    first_id = (OrderLine.objects.aggregate(last=Max("id"))["last"] or 0) + 1
+        return IntakeRead(skus=skus, number=0, order_id=0, line_ids=[], existing_order_id=existing)
+    order_id = (Order.objects.aggregate(last=Max("id"))["last"] or 0) + 1
+    first_line_id = (OrderLine.objects.aggregate(last=Max("id"))["last"] or 0) + 1
     return IntakeRead(
         skus=skus,
         number=next_value(NUMBER_SEQUENCE),
-        line_ids=list(range(first_id, first_id + line_count)),
+        order_id=order_id,
+        line_ids=list(range(first_line_id, first_line_id + line_count)),
         existing_order_id=None,
     )
 
@@ -433,6 +446,7 @@ def _place_unwrapped(
     now = timezone.now()
     number, line_ids = read.number, read.line_ids
     order = Order(
+        pk=read.order_id,
         number=format_number(number, now.year),
         channel=channel,
         customer=customer,
@@ -493,9 +507,12 @@ def _place_unwrapped(
     if not payment_pending:
         events.append(transition(order, status_from_lines(order_lines), actor=actor, save=False))
 
-    order.save(force_insert=True)
-    bulk_create_with_history(order_lines, OrderLine, default_date=now)
-    type(events[0]).objects.bulk_create(events)
+    # The order, its lines, their history rows and the events: one statement on PostgreSQL.
+    writes = Writes()
+    writes.insert_with_history(Order, [order], date=now)
+    writes.insert_with_history(OrderLine, order_lines, date=now)
+    writes.insert(OrderEvent, events)
+    writes.run()
     if order.status == OrderStatus.ALLOCATED:
         notify_allocated(order=order, lines=order_lines, actor=actor)
     cache_lines(order, order_lines)

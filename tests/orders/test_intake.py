@@ -9,9 +9,10 @@ import threading
 import pytest
 from django.db import connection
 from django.db.models import ProtectedError
+from django.test.utils import CaptureQueriesContext
 
 from inventory.errors import OutOfStock
-from inventory.models import Allocation, Backorder, StockMovement
+from inventory.models import Allocation, Backorder, StockLevel, StockMovement
 from oms.core.errors import ApplicationError
 from orders.models import Order, OrderEvent, OrderLine, OrderStatus
 from orders.services import order_payment_confirm, order_place
@@ -296,33 +297,111 @@ def test_deleting_a_customer_with_orders_is_refused(channel, customer, warehouse
         customer.delete()
 
 
+def _kinds_of(queries):
+    """What each captured statement does, by the first table it touches."""
+    kinds = []
+    for q in queries:
+        sql = q["sql"].strip()
+        if sql in ("BEGIN", "COMMIT"):
+            kinds.append(sql)
+        elif "ids.number" in sql:
+            kinds.append("orders read")
+        elif "pg_advisory_xact_lock_shared" in sql and "inventory_sku" in sql:
+            kinds.append("inventory skus+locks")
+        elif "FOR UPDATE" in sql and "inventory_stocklevel" in sql:
+            kinds.append("inventory stock lock")
+        elif sql.startswith('WITH w0 AS (UPDATE "inventory_stocklevel"'):
+            kinds.append("inventory writes")
+        elif sql.startswith('WITH w0 AS (INSERT INTO "orders_order"'):
+            kinds.append("orders writes")
+        else:
+            kinds.append(sql[:60])
+    return kinds
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("line_count", [1, 20])
 def test_placing_costs_a_fixed_number_of_queries(
     django_assert_max_num_queries, without_upper_hooks, line_count
 ):
-    """Orders' own share is 6 queries: one read (SKUs, prices, order number, line ids and the
-    re-sent check), then inserts of the order, its history row, the lines, their history rows
-    and the events. Inventory's stock_allocate adds 6 (SKU lookup, advisory lock, stock row
-    lock, stock UPDATE, ledger INSERT, allocation INSERT), and the transaction BEGIN/COMMIT:
-    14 round trips in all, whatever the line count. The callbacks of the apps above (billing's
-    tax rates, fulfillment's shipments) are measured by those apps."""
+    """At most 10 round trips for 1 to 20 lines (7 on PostgreSQL): BEGIN, orders' read (SKUs,
+    prices, order number, order and line ids, the re-sent check), inventory's 3 (SKU lookup
+    with the shared SKU locks, the stock-row lock, one statement writing the stock UPDATE and
+    the ledger and allocation INSERTs), one statement inserting the order, its lines, both
+    history tables and the events, COMMIT. The callbacks of the apps above (billing's tax
+    rates, fulfillment's shipments) are set aside here and measured by those apps."""
     channel = ChannelFactory()
     customer = CustomerFactory()
     warehouse = WarehouseFactory()
     skus = [stocked_sku(quantity=5, warehouse=warehouse) for _ in range(line_count)]
-    with django_assert_max_num_queries(14) as captured:
+    with django_assert_max_num_queries(10) as captured:
         order = _place(
             channel, customer, [{"sku": s.code, "quantity": 2} for s in skus], external_id="Q"
         )
-    ours = [
-        q
-        for q in captured.captured_queries
-        if "orders_" in q["sql"].split("(")[0] or "ids.number" in q["sql"]
+    assert _kinds_of(captured.captured_queries) == [
+        "BEGIN",
+        "orders read",
+        "inventory skus+locks",
+        "inventory stock lock",
+        "inventory writes",
+        "orders writes",
+        "COMMIT",
     ]
-    assert len(ours) == 6
-    assert not any(q["sql"].startswith("SAVEPOINT") for q in captured.captured_queries)
+    # Nothing was dropped to get there: every row intake wrote before is still written.
     assert order.lines.count() == line_count and order.status == OrderStatus.ALLOCATED
+    lines = list(OrderLine.objects.filter(order=order).order_by("line_no"))
+    assert [line.allocated_quantity for line in lines] == [2] * line_count
+    assert [level(s, warehouse).allocated for s in skus] == [2] * line_count
+    refs = {line.stock_ref for line in lines}
+    assert set(StockMovement.objects.values_list("reference", flat=True)) >= refs
+    assert set(Allocation.objects.values_list("line_ref", flat=True)) == refs
+    assert order.history.filter(history_type="+").count() == 1
+    assert OrderLine.history.filter(order_id=order.pk, history_type="+").count() == line_count
+    assert order.events.count() == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_backorders_bundles_and_low_stock_stay_within_the_bound(
+    django_assert_max_num_queries, without_upper_hooks
+):
+    """The worst case for the budget: 20 lines on a channel allowing backorders, some short,
+    one a bundle, stock falling below reorder points. Still at most 10 round trips: the same 7,
+    and the low-stock email's read after commit."""
+    from django.core import mail
+
+    from inventory.models import BundleComponent, StockEvent, StockEventKind
+
+    channel = ChannelFactory(allow_backorders=True)
+    customer = CustomerFactory()
+    warehouse = WarehouseFactory()
+    skus = [stocked_sku(quantity=3, warehouse=warehouse) for _ in range(19)]
+    for sku in skus:
+        StockLevel.objects.filter(sku=sku).update(reorder_point=2)
+    box = SkuFactory(is_bundle=True, price=9900)
+    BundleComponent.objects.create(bundle=box, component=skus[0], quantity=1)
+    lines = [{"sku": s.code, "quantity": 5 if i % 4 == 0 else 2} for i, s in enumerate(skus)]
+    lines.append({"sku": box.code, "quantity": 1})
+    with django_assert_max_num_queries(10) as captured:
+        order = _place(channel, customer, lines)
+    kinds = _kinds_of(captured.captured_queries)
+    assert kinds[:7] == [
+        "BEGIN",
+        "orders read",
+        "inventory skus+locks",
+        "inventory stock lock",
+        "inventory writes",
+        "orders writes",
+        "COMMIT",
+    ]
+    # After commit: the low-stock email reads its alerts (an on_commit side effect).
+    assert len(kinds) == 8 and "inventory_stockevent" in kinds[7]
+    assert len(mail.outbox) == 1
+    assert order.status == OrderStatus.BACKORDERED
+    short = {s.pk for i, s in enumerate(skus) if i % 4 == 0} | {box.pk}
+    assert set(Backorder.objects.values_list("sku_id", flat=True)) == short
+    alerts = StockEvent.objects.filter(kind=StockEventKind.LOW_STOCK)
+    assert alerts.count() == 19  # every level went from 3 (≥ 2) to ≤ 1 available
+    assert all(level(s, warehouse).allocated == 3 for i, s in enumerate(skus) if i % 4 == 0)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -371,23 +450,31 @@ def test_a_bundle_line_allocates_its_components(channel, customer, warehouse):
 
 def test_the_portable_path_places_the_same_order(channel, customer, warehouse, monkeypatch):
     """The code SQLite runs (the quick start), exercised here on PostgreSQL: ORM reads, the
-    order number from a counter row, line ids after MAX(id)."""
+    order number from a counter row, order and line ids after MAX(id), no SKU locks, one
+    bulk query per table."""
+    import inventory.services.allocation
+    import inventory.services.ledger
+    import oms.core.bulk
     import oms.core.db
     from oms.core.db import Counter
     from orders.models import NUMBER_SEQUENCE
     from orders.services import intake
 
-    monkeypatch.setattr(intake, "is_postgres", lambda conn=None: False)
-    monkeypatch.setattr(oms.core.db, "is_postgres", lambda conn=None: False)
+    for module in (intake, oms.core.db, oms.core.bulk, inventory.services.ledger):
+        monkeypatch.setattr(module, "is_postgres", lambda conn=None: False)
+    monkeypatch.setattr(inventory.services.allocation, "is_postgres", lambda conn=None: False)
     a = stocked_sku(quantity=10, price=2500, warehouse=warehouse)
     b = stocked_sku(quantity=10, price=1000, warehouse=warehouse)
     before = OrderLine.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
-    order = _place(
-        channel,
-        customer,
-        [{"sku": a.code, "quantity": 2}, {"sku": b.code, "quantity": 3}],
-        external_id="PORT-1",
-    )
+    with CaptureQueriesContext(connection) as queries:
+        order = _place(
+            channel,
+            customer,
+            [{"sku": a.code, "quantity": 2}, {"sku": b.code, "quantity": 3}],
+            external_id="PORT-1",
+        )
+    captured = queries.captured_queries
+    assert not any("WITH w0" in q["sql"] or "pg_advisory" in q["sql"] for q in captured)
     counter = Counter.objects.get(name=NUMBER_SEQUENCE).value
     assert order.number.endswith(f"-{counter:06d}")
     lines = list(order.lines.order_by("line_no"))
@@ -396,6 +483,8 @@ def test_the_portable_path_places_the_same_order(channel, customer, warehouse, m
     assert order.status == OrderStatus.ALLOCATED and order.total == 8000
     assert level(a, warehouse).allocated == 2
     assert order.history.count() == 1 and order.events.count() == 4
+    assert OrderLine.history.filter(order_id=order.pk).count() == 2
+    assert Allocation.objects.filter(line_ref__in=[line.stock_ref for line in lines]).count() == 2
     again = _place(channel, customer, [{"sku": a.code, "quantity": 2}], external_id="PORT-1")
     assert again.pk == order.pk and Order.objects.filter(external_id="PORT-1").count() == 1
     assert Counter.objects.get(name=NUMBER_SEQUENCE).value == counter  # no number spent
