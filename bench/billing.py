@@ -168,6 +168,9 @@ def main() -> None:
     parser.add_argument("--modes", default="inprocess,localstripe")
     parser.add_argument("--database-url", default=DEFAULT_URL)
     parser.add_argument(
+        "--concurrency", type=int, default=1, help="Gateway calls at once (batch mode)."
+    )
+    parser.add_argument(
         "--batch",
         type=int,
         default=0,
