@@ -149,9 +149,15 @@ def attempts_to_reconcile(*, started_before: dt.datetime) -> QuerySet[PaymentAtt
     ).order_by("pk")
 
 
-def webhook_events_unprocessed(*, received_before: dt.datetime) -> QuerySet[WebhookEvent]:
+def webhook_events_unprocessed(
+    *, received_before: dt.datetime, max_attempts: int = 10
+) -> QuerySet[WebhookEvent]:
+    """Events whose processing failed (or never ran), oldest first; an event that failed
+    ``max_attempts`` times is left to the operator (the admin can process it again)."""
     return WebhookEvent.objects.filter(
-        processed_at__isnull=True, received_at__lt=received_before
+        processed_at__isnull=True,
+        received_at__lt=received_before,
+        process_attempts__lt=max_attempts,
     ).order_by("received_at", "pk")
 
 

@@ -86,7 +86,6 @@ def webhook_receive(*, payload: bytes, signature: str) -> tuple[WebhookEvent, bo
 def webhook_process(*, event_id: int, gateway: PaymentGateway | None = None) -> WebhookEvent:
     """Apply one stored event, once. An error is recorded on the row (and retried by
     ``webhook_retry_unprocessed``); it never marks the event processed."""
-    gateway = gateway or get_gateway()
     try:
         with transaction.atomic():
             record = WebhookEvent.objects.select_for_update().get(pk=event_id)
@@ -95,7 +94,7 @@ def webhook_process(*, event_id: int, gateway: PaymentGateway | None = None) -> 
             handler = HANDLERS.get(record.type)
             if handler is not None:
                 obj = (record.payload.get("data") or {}).get("object") or {}
-                handler(obj, gateway)
+                handler(obj, gateway or get_gateway())
             record.processed_at = timezone.now()
             record.error = ""
             record.process_attempts += 1

@@ -319,3 +319,43 @@ def test_localstripe_delivers_signed_webhooks_to_our_endpoint(live_server, setti
     finally:
         server.stop()
         reset_gateway()
+
+
+def test_a_failed_event_keeps_its_error_and_is_retried(
+    db, client, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    from billing.services import webhook_retry_unprocessed
+    from billing.services import webhooks as webhook_services
+
+    settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
+    calls: list[str] = []
+
+    def flaky(obj, gateway):
+        calls.append(obj["id"])
+        if len(calls) == 1:
+            raise RuntimeError("Stripe was unreachable")
+
+    monkeypatch.setitem(webhook_services.HANDLERS, "charge.dispute.created", flaky)
+    payload = event_payload(
+        event_id="evt_flaky_1",
+        type="charge.dispute.created",
+        obj={"id": "dp_flaky", "object": "dispute"},
+    )
+    from billing.gateway import InProcessGateway, use_gateway
+
+    with use_gateway(InProcessGateway()), django_capture_on_commit_callbacks(execute=True):
+        assert deliver(client, payload).status_code == 200  # acknowledged: we have it
+    record = WebhookEvent.objects.get(stripe_event_id="evt_flaky_1")
+    assert (
+        record.processed_at is None
+        and "unreachable" in record.error
+        and record.process_attempts == 1
+    )
+
+    with use_gateway(InProcessGateway()):
+        assert webhook_retry_unprocessed(older_than_seconds=0) == 1
+    record.refresh_from_db()
+    assert (
+        record.processed_at is not None and record.error == "" and calls == ["dp_flaky", "dp_flaky"]
+    )
+    assert webhook_retry_unprocessed(older_than_seconds=0) == 0
