@@ -98,12 +98,14 @@ def _claim_batch_tx(
     leased: list[int],
 ) -> list[_Claimed]:
     """One claim transaction. ``careful``: a savepoint per subscription (after a failure)."""
-    from billing.services.invoices import invoice_create_for_period, lines_from_preview
-    from subscriptions.selectors import Outcome, renewal_preview, with_renewal_data
-    from subscriptions.services.lifecycle import (
-        adjustments_mark_applied,
-        subscription_advance_period,
+    from billing.services.invoices import (
+        PeriodInput,
+        invoice_create_for_period,
+        invoices_create_for_periods,
+        lines_from_preview,
     )
+    from subscriptions.selectors import Outcome, renewal_preview, with_renewal_data
+    from subscriptions.services.lifecycle import subscription_advance_period
 
     claimed: list[_Claimed] = []
     with transaction.atomic():
@@ -132,29 +134,38 @@ def _claim_batch_tx(
         leased.extend(row.pk for row, _, _ in rows)
         lease.lease_acquire(leased)
 
+        if not careful:
+            # The fast path: every invoice of the batch in a constant number of queries.
+            billed = [(r, sub, p) for r, sub, p in rows if p is not None and r.state == R.CLAIMED]
+            invoices = invoices_create_for_periods(
+                periods=[
+                    PeriodInput(
+                        subscription=sub, period_start=p.period_start, period_end=p.period_end,
+                        lines=lines_from_preview(p),
+                    )
+                    for _, sub, p in billed
+                ],
+                actor=actor,
+            )  # fmt: skip
+            for (renewal, _, _), invoice in zip(billed, invoices, strict=True):
+                _set_invoiced(renewal, invoice)
         for renewal, sub, preview in rows:
             if preview is None:
                 claimed.append(_Claimed(renewal, sub, None))
                 continue
             sid = transaction.savepoint() if careful else None
             try:
-                if renewal.state == R.CLAIMED:
+                if careful and renewal.state == R.CLAIMED:
                     invoice = invoice_create_for_period(
                         subscription=sub, period_start=preview.period_start,
                         period_end=preview.period_end, lines=lines_from_preview(preview),
                         actor=actor,
                     )  # fmt: skip
-                    if preview.adjustment_ids:
-                        adjustments_mark_applied(
-                            adjustment_ids=preview.adjustment_ids, invoice_id=invoice.pk
-                        )
-                    renewal.state = R.INVOICED
-                    renewal.invoice_id, renewal.invoice_number = invoice.pk, invoice.number
-                    renewal.invoiced_at = timezone.now()
-                    renewal._invoice_cache = invoice  # type: ignore[attr-defined]
+                    _set_invoiced(renewal, invoice)
+                # The claim holds the row lock and loaded it with the renewal data.
                 subscription_advance_period(
                     subscription=sub, period_start=preview.period_start, actor=actor,
-                    skip=renewal.action == "missed",
+                    skip=renewal.action == "missed", already_locked=True,
                 )  # fmt: skip
             except Exception as exc:  # noqa: BLE001
                 if sid is None:
@@ -211,6 +222,47 @@ def _claim_batch(
         with contextlib.suppress(Exception):
             lease.lease_release(leased)
         raise
+
+
+def _set_invoiced(renewal: Renewal, invoice: Any) -> None:
+    renewal.state = R.INVOICED
+    renewal.invoice_id, renewal.invoice_number = invoice.pk, invoice.number
+    renewal.invoiced_at = timezone.now()
+    renewal._invoice_cache = invoice  # type: ignore[attr-defined]
+
+
+def _charge_batch(renewals: list[Renewal], ctx: Context, *, concurrency: int) -> None:
+    """Charge the invoices of freshly claimed renewals with billing's batch path (attempts
+    committed together before any gateway call, successes recorded together). Each renewal
+    keeps what happened to it for ``steps.step_charge``; a renewal the batch did not take,
+    or a batch that failed, goes through the one-invoice path there, which settles any
+    attempt left in flight before it charges."""
+    from billing.models import CollectionMethod, Invoice
+    from billing.services.batch import invoices_pay_batch
+
+    chargeable = [
+        r
+        for r in renewals
+        if r.state == R.INVOICED
+        and getattr(r, "_invoice_cache", None) is not None
+        and r._invoice_cache.collection_method == CollectionMethod.CHARGE_AUTOMATICALLY  # type: ignore[attr-defined]
+        and r._invoice_cache.amount_due > 0  # type: ignore[attr-defined]
+    ]
+    if not chargeable:
+        return
+    try:
+        items = invoices_pay_batch(
+            invoices=[r._invoice_cache for r in chargeable],  # type: ignore[attr-defined]
+            actor=ctx.actor, gateway=ctx.gateway, concurrency=concurrency,
+        )  # fmt: skip
+    except Exception:  # noqa: BLE001 - each renewal falls back to the one-invoice path
+        logger.warning("Batch charge failed; charging invoice by invoice", exc_info=True)
+        return
+    fresh = Invoice.objects.in_bulk([r.invoice_id for r in chargeable])
+    for renewal, item in zip(chargeable, items, strict=True):
+        renewal._invoice_cache = fresh.get(renewal.invoice_id)  # type: ignore[attr-defined]
+        if item.attempt is not None:
+            renewal._batch_attempt = item.attempt  # type: ignore[attr-defined]
 
 
 def _row(sub: Any, run: RenewalRun, preview: Any, *, missed: bool) -> Renewal:
@@ -383,6 +435,7 @@ def renewal_run_execute(
                 for c in claimed:
                     if c.renewal.state in (R.SKIPPED, R.ERRORED):
                         finish(c.renewal, c.renewal.state)  # settled by the claim itself
+                _charge_batch([c.renewal for c in claimed], ctx, concurrency=max(threads, 1))
                 drive_all(
                     [c.renewal for c in claimed if c.renewal.state not in (R.SKIPPED, R.ERRORED)]
                 )

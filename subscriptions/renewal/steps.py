@@ -177,10 +177,7 @@ def step_invoice(renewal: Renewal, ctx: Context) -> None:
     already advanced is a no-op."""
     from billing.services.invoices import invoice_create_for_period, lines_from_preview
     from subscriptions.selectors import Outcome, renewal_preview
-    from subscriptions.services.lifecycle import (
-        adjustments_mark_applied,
-        subscription_advance_period,
-    )
+    from subscriptions.services.lifecycle import subscription_advance_period
 
     subscription = _subscription(renewal)
     with transaction.atomic():
@@ -203,8 +200,6 @@ def step_invoice(renewal: Renewal, ctx: Context) -> None:
             subscription=subscription, period_start=preview.period_start, period_end=preview.period_end,
             lines=lines_from_preview(preview), actor=ctx.actor,
         )  # fmt: skip
-        if preview.adjustment_ids:
-            adjustments_mark_applied(adjustment_ids=preview.adjustment_ids, invoice_id=invoice.pk)
         subscription_advance_period(
             subscription=subscription, period_start=renewal.period_start, actor=ctx.actor
         )
@@ -260,11 +255,20 @@ def step_charge(renewal: Renewal, ctx: Context) -> None:
     attempt number); an attempt a crash left in flight is resolved by asking the gateway,
     never by charging again. An invoice the customer pays by hand (auto-pay off) waits in
     ``dunning`` like an unpaid one."""
-    from billing.models import AttemptTrigger, CollectionMethod
+    from billing.models import IN_FLIGHT_STATES, AttemptTrigger, CollectionMethod
     from billing.services.payments import invoice_pay
 
     invoice = _invoice(renewal)
     attempt_id = renewal.payment_attempt_id
+    batch_attempt = getattr(renewal, "_batch_attempt", None)
+    if batch_attempt is not None:
+        # The run's batch charge already tried this invoice: record what came of it, and
+        # never charge again here.
+        renewal._batch_attempt = None  # type: ignore[attr-defined]
+        if batch_attempt.state in IN_FLIGHT_STATES:
+            raise _Wait()  # the answer was lost; billing's reconciliation will know
+        _record_charge(renewal, invoice, batch_attempt.pk, ctx)
+        return
     if not getattr(renewal, "_claimed_now", False):
         invoice = _settle_abandoned_attempts(renewal, invoice, ctx)
     if (
@@ -290,6 +294,12 @@ def step_charge(renewal: Renewal, ctx: Context) -> None:
             if getattr(exc, "code", "") != "invoice_not_payable":
                 raise
             invoice = _reload_invoice(renewal)
+    _record_charge(renewal, invoice, attempt_id, ctx)
+
+
+def _record_charge(renewal: Renewal, invoice: Any, attempt_id: int | None, ctx: Context) -> None:
+    """invoiced → charged when the invoice is paid, else → dunning (and, for a pay-later
+    plan, on to the order)."""
     if _invoice_paid(invoice):
         move(renewal, R.CHARGED, payment_attempt_id=attempt_id, charged_at=timezone.now())
         return

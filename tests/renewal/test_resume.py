@@ -47,6 +47,7 @@ def crash_once(monkeypatch: Any, target: Any, name: str, *, after: bool = False)
 
 def _patch_point(monkeypatch: Any, point: str) -> tuple[str, str]:
     """Install the crash; returns (state the renewal is left in, or "" if rolled back)."""
+    import billing.services.batch as batch
     import billing.services.payments as payments
     import orders.services as order_services
     import subscriptions.services.lifecycle as lifecycle
@@ -58,10 +59,14 @@ def _patch_point(monkeypatch: Any, point: str) -> tuple[str, str]:
         crash_once(monkeypatch, steps, "step_charge")
         monkeypatch.setitem(steps.STEPS, RenewalState.INVOICED, steps.step_charge)
         return RenewalState.INVOICED
-    if point == "attempt_committed":  # attempt row committed, Stripe never called
-        crash_once(monkeypatch, payments, "payment_attempt_charge")
+    if point == "attempt_committed":  # attempt rows committed, Stripe never called
+        crash_once(monkeypatch, batch, "payment_attempt_charge")
         return RenewalState.INVOICED
     if point == "charged_not_recorded":  # Stripe charged, our commit never happened
+        crash_once(monkeypatch, batch, "_complete_successes")
+        return RenewalState.INVOICED
+    if point == "one_invoice_path_charged_not_recorded":  # the same on the one-invoice path
+        monkeypatch.setattr(batch, "invoices_pay_batch", _batch_unavailable)
         crash_once(monkeypatch, payments, "payment_attempt_complete")
         return RenewalState.INVOICED
     if point == "invoice_paid_state_not_moved":  # paid, but the renewal still says invoiced
@@ -73,11 +78,16 @@ def _patch_point(monkeypatch: Any, point: str) -> tuple[str, str]:
     raise AssertionError(point)
 
 
+def _batch_unavailable(**kwargs: Any) -> Any:
+    raise RuntimeError("batch charging unavailable")
+
+
 POINTS = [
     "claim",
     "before_charge",
     "attempt_committed",
     "charged_not_recorded",
+    "one_invoice_path_charged_not_recorded",
     "invoice_paid_state_not_moved",
     "order_placed_not_recorded",
 ]
@@ -158,11 +168,11 @@ def test_a_charge_the_gateway_cannot_find_yet_waits_instead_of_charging_again(
     """The worker died after its attempt committed; the gateway has no charge for it (yet —
     Stripe's search lags). Within billing's grace period the renewal waits; after it the
     attempt is declared failed and the next run charges once."""
-    import billing.services.payments as payments
+    import billing.services.batch as batch
 
     settings.OMS_PAYMENT_NOT_FOUND_GRACE_SECONDS = 600
     sub = subscribe(box_plan)
-    crash_once(monkeypatch, payments, "payment_attempt_charge")
+    crash_once(monkeypatch, batch, "payment_attempt_charge")
     with pytest.raises(Crash):
         renewal_run_execute(as_of=D(2026, 1, 15))
 
