@@ -156,6 +156,8 @@ def order_edit(
 
     stock_reason = f"order {order.number} edited"
     removed = [lines.pop(line_id) for line_id in sorted(removing)]
+    # Units this edit takes away (removed lines, lowered quantities, a re-allocation).
+    released = bool(removed) or any(delta < 0 for delta in deltas.values())
     for line in removed:
         stock_release(line=line, actor=actor, reason=stock_reason)
     if removed:
@@ -172,6 +174,7 @@ def order_edit(
     # planned for them) stay where they are. A new destination country re-allocates all.
     grow: dict[int, int] = {}
     if order.shipping_address.get("country") != old_country:
+        released = True
         for line in lines.values():
             stock_release(line=line, actor=actor, reason=stock_reason)
             grow[line.pk] = line.quantity
@@ -222,6 +225,7 @@ def order_edit(
         address=order.shipping_address,
         ships=any(line.is_physical for line in active_lines),
         subscription=order.origin == OrderOrigin.SUBSCRIPTION,
+        waive_shipping=order.shipping_waived,
     )
     for line, amount in zip(active_lines, amounts, strict=True):
         line.tax = amount.tax
@@ -264,7 +268,8 @@ def order_edit(
         target = status_from_lines(active_lines)
         if target != order.status:
             transition(order, target, actor=actor, payload={"edit": True})
-        if target == OrderStatus.ALLOCATED and to_allocate:
-            # Fulfillment plans the units it has not planned yet (its callback is re-entrant).
+        if target == OrderStatus.ALLOCATED and (to_allocate or released):
+            # Fulfillment reconciles its pending parcels with the allocation (its callback is
+            # re-entrant): added units are planned, units taken away leave their parcel.
             notify_allocated(order=order, lines=[*active_lines, *removed], actor=actor)
     return order

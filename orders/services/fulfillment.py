@@ -200,7 +200,8 @@ def order_backorder_filled(line_ref: str, sku_id: int, warehouse_id: int, quanti
     """Registered in ``inventory.hooks.backorder_filled``: a receipt allocated ``quantity``
     units (the line's own units) to a waiting line. Runs inside the receipt's transaction.
     When no line of the order waits any more, a backordered order becomes allocated and is
-    handed to fulfillment."""
+    handed to fulfillment; on a partially fulfilled order (some units already shipped) the
+    filled units are handed to fulfillment at once, so they get planned."""
     if not line_ref.startswith(LINE_REF_PREFIX):
         return  # not one of ours
     try:
@@ -235,4 +236,6 @@ def order_backorder_filled(line_ref: str, sku_id: int, warehouse_id: int, quanti
             other.backordered_quantity for other in lines
         ):
             transition(order, OrderStatus.ALLOCATED, actor=actor)
+            notify_allocated(order=order, lines=lines, actor=actor)
+        elif order.status == OrderStatus.PARTIALLY_FULFILLED and moved:
             notify_allocated(order=order, lines=lines, actor=actor)

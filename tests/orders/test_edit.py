@@ -181,3 +181,55 @@ def test_only_the_difference_moves_so_existing_allocations_stay(channel, warehou
         sum(Allocation.objects.filter(line_ref=line.stock_ref).values_list("quantity", flat=True))
         == 4
     )
+
+
+def test_lowering_a_line_tells_fulfillment_so_its_pending_parcel_shrinks(
+    channel, warehouse, system_actor, allocated_calls
+):
+    from fulfillment.models import ShipmentLine
+
+    sku = stocked_sku(quantity=10, warehouse=warehouse)
+    order = place_order(channel=channel, lines=[(sku, 5)])
+    line = order.lines.get()
+    assert ShipmentLine.objects.get(order_line=line).quantity == 5
+    order = order_edit(order=order, quantities={line.pk: 2}, actor=system_actor)
+    assert order.status == OrderStatus.ALLOCATED
+    assert allocated_calls == [(order.number, [5]), (order.number, [2])]
+    assert ShipmentLine.objects.get(order_line=line).quantity == 2
+    assert level(sku, warehouse).allocated == 2
+
+
+def test_removing_a_line_tells_fulfillment(channel, warehouse, system_actor, allocated_calls):
+    from fulfillment.models import ShipmentLine
+
+    a, b = stocked_sku(warehouse=warehouse), stocked_sku(warehouse=warehouse)
+    order = place_order(channel=channel, lines=[(a, 1), (b, 2)])
+    la, lb = order.lines.order_by("line_no")
+    order = order_edit(order=order, remove_lines=[lb.pk], actor=system_actor)
+    assert allocated_calls[-1] == (order.number, [1, 0])
+    assert list(
+        ShipmentLine.objects.filter(order_line__order=order).values_list("order_line", "quantity")
+    ) == [(la.pk, 1)]
+
+
+def test_lowering_the_backordered_part_allocates_the_order_and_tells_fulfillment(
+    backorder_channel, warehouse, system_actor, allocated_calls
+):
+    from fulfillment.models import ShipmentLine
+
+    sku = stocked_sku(quantity=3, warehouse=warehouse)
+    order = place_order(channel=backorder_channel, lines=[(sku, 5)])
+    line = order.lines.get()
+    assert order.status == OrderStatus.BACKORDERED and allocated_calls == []
+    order = order_edit(order=order, quantities={line.pk: 3}, actor=system_actor)
+    assert order.status == OrderStatus.ALLOCATED
+    assert allocated_calls == [(order.number, [3])]
+    assert ShipmentLine.objects.get(order_line=line).quantity == 3
+
+
+def test_an_edit_that_moves_no_stock_does_not_call_fulfillment(
+    channel, warehouse, system_actor, allocated_calls
+):
+    order = place_order(channel=channel, lines=[(stocked_sku(warehouse=warehouse), 1)])
+    order_edit(order=order, delivery_option="express", actor=system_actor)
+    assert len(allocated_calls) == 1  # intake's only

@@ -293,3 +293,47 @@ def test_the_timeline_is_append_only_in_the_database(channel, warehouse):
         OrderEvent.objects.filter(pk=first.pk).update(message="rewritten")
     first.refresh_from_db()
     assert first.message == "" and first.kind == "placed"
+
+
+def test_backorder_filled_on_a_partially_fulfilled_order_is_handed_to_fulfillment(
+    backorder_channel, warehouse, system_actor, allocated_calls
+):
+    """One line shipped, the other waiting: when its stock arrives the order stays partially
+    fulfilled, and fulfillment is told so the filled units get a parcel."""
+    from fulfillment.models import ShipmentLine
+    from inventory.services import stock_ship
+
+    a = stocked_sku(quantity=5, warehouse=warehouse)
+    b = stocked_sku(quantity=0, warehouse=warehouse)
+    order = place_order(channel=backorder_channel, lines=[(a, 2), (b, 2)])
+    la, lb = order.lines.order_by("line_no")
+    assert order.status == S.BACKORDERED and allocated_calls == []
+    stock_ship(
+        line_ref=la.stock_ref,
+        warehouse_id=warehouse.pk,
+        quantity=2,
+        reference="shp-1",
+        actor=system_actor,
+    )
+    order = order_record_shipment(
+        order=order, quantities={la.pk: 2}, actor=system_actor, reference="shp-1"
+    )
+    assert order.status == S.PARTIALLY_FULFILLED
+    stock_receive(sku=b, warehouse=warehouse, quantity=5, actor=system_actor, reference="po-9")
+    order.refresh_from_db()
+    assert order.status == S.PARTIALLY_FULFILLED
+    assert allocated_calls == [(order.number, [0, 2])]
+    assert list(
+        ShipmentLine.objects.filter(order_line__order=order).values_list("order_line", "quantity")
+    ) == [(lb.pk, 2)]
+
+
+def test_backorder_partly_filled_on_a_backordered_order_waits_for_the_rest(
+    backorder_channel, warehouse, system_actor, allocated_calls
+):
+    a = stocked_sku(quantity=0, warehouse=warehouse)
+    b = stocked_sku(quantity=0, warehouse=warehouse)
+    order = place_order(channel=backorder_channel, lines=[(a, 1), (b, 1)])
+    stock_receive(sku=a, warehouse=warehouse, quantity=5, actor=system_actor)
+    order.refresh_from_db()
+    assert order.status == S.BACKORDERED and allocated_calls == []
