@@ -115,6 +115,9 @@ class Order(BaseModel):
     shipping_total = models.BigIntegerField(default=0)
     tax_total = models.BigIntegerField(default=0)
     total = models.BigIntegerField(default=0)
+    shipping_waived = models.BooleanField(
+        default=False, help_text="No shipping charge (a free replacement); edits keep it free."
+    )
     placed_at = models.DateTimeField(null=True, blank=True, db_index=True)
     history = HistoricalRecords()
 

@@ -104,16 +104,20 @@ def compute_totals(
     address: dict[str, Any],
     ships: bool,
     subscription: bool = False,
+    waive_shipping: bool = False,
 ) -> Totals:
-    """Fill each line's tax and return the order's totals."""
+    """Fill each line's tax and return the order's totals. ``waive_shipping``: no shipping
+    charge (nor tax on it) whatever the delivery option (free replacement orders)."""
     net_goods = sum(line.net for line in lines)
-    shipping = shipping_fee(
-        delivery_option=delivery_option,
-        currency=currency,
-        net_goods=net_goods,
-        ships=ships,
-        subscription=subscription,
-    )
+    shipping = 0
+    if not waive_shipping:
+        shipping = shipping_fee(
+            delivery_option=delivery_option,
+            currency=currency,
+            net_goods=net_goods,
+            ships=ships,
+            subscription=subscription,
+        )
     shipping_tax = 0
     for calculator in hooks.tax_calculator:
         per_line, shipping_tax = calculator(

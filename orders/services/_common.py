@@ -215,14 +215,27 @@ def cache_lines(order: Order, lines: list[OrderLine]) -> None:
     order._prefetched_objects_cache = {"lines": queryset}  # type: ignore[attr-defined]
 
 
+def forget_lines(order: Order) -> None:
+    """Drop the lines ``cache_lines`` gave the order: from here on ``order.lines`` reads the
+    database, as on any instance (a caller that later ships or edits the order must not see
+    the lines as they were)."""
+    cache = getattr(order, "_prefetched_objects_cache", None)
+    if cache:
+        cache.pop("lines", None)
+
+
 def notify_allocated(*, order: Order, lines: list[OrderLine], actor: Actor) -> None:
     """Tell fulfillment (``hooks.order_allocated``) inside the current transaction. The lines
-    are handed over prefetched so a callback reads them without a query."""
+    are handed over prefetched so a callback reads them without a query; the caller gets the
+    order back without that cache."""
     if not hooks.order_allocated:
         return
     cache_lines(order, lines)
-    for callback in hooks.order_allocated:
-        callback(order=order, actor=actor)
+    try:
+        for callback in hooks.order_allocated:
+            callback(order=order, actor=actor)
+    finally:
+        forget_lines(order)
 
 
 def request_refund(*, order: Order, amount: int | None, reason: str, actor: Actor) -> bool:

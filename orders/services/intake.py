@@ -37,7 +37,6 @@ from ..models import (
     OrderStatus,
 )
 from ._common import (
-    cache_lines,
     clean_address,
     event,
     notify_allocated,
@@ -337,9 +336,12 @@ def order_place(
     payment_pending: bool = False,
     notes: str = "",
     trust_prices: bool = False,
+    waive_shipping: bool = False,
 ) -> Order:
     """Place an order. A channel re-sending an ``external_id`` it already used gets the
-    existing order back (nothing new is written or allocated); see ``order_place_or_get``."""
+    existing order back (nothing new is written or allocated); see ``order_place_or_get``.
+    ``waive_shipping``: charge no shipping (a free replacement order); the order remembers
+    it, so an edit keeps shipping free."""
     order, _ = order_place_or_get(
         channel=channel,
         customer=customer,
@@ -356,6 +358,7 @@ def order_place(
         payment_pending=payment_pending,
         notes=notes,
         trust_prices=trust_prices,
+        waive_shipping=waive_shipping,
     )
     return order
 
@@ -394,6 +397,7 @@ def _place_unwrapped(
     payment_pending: bool = False,
     notes: str = "",
     trust_prices: bool = False,
+    waive_shipping: bool = False,
 ) -> tuple[Order, bool]:
     if customer.status != CustomerStatus.ACTIVE:
         raise Conflict(f"Customer {customer.email} is inactive.", code=errors.CUSTOMER_INACTIVE)
@@ -435,6 +439,7 @@ def _place_unwrapped(
         address=ship_to,
         ships=any(physical[a.sku_id] for a in amounts),
         subscription=origin == OrderOrigin.SUBSCRIPTION,
+        waive_shipping=waive_shipping,
     )
     if expected_total is not None and expected_total != totals.total:
         raise Conflict(
@@ -458,6 +463,7 @@ def _place_unwrapped(
         billing_address=bill_to,
         delivery_option=delivery_option,
         notes=(notes or "").strip(),
+        shipping_waived=waive_shipping,
         placed_at=now,
         created_at=now,
         **totals.as_dict(),
@@ -491,7 +497,11 @@ def _place_unwrapped(
             OrderStatus.PLACED,
             actor=actor,
             save=False,
-            payload={"totals": totals.as_dict(), "lines": len(order_lines)},
+            payload={
+                "totals": totals.as_dict(),
+                "lines": len(order_lines),
+                **({"shipping_waived": True} if waive_shipping else {}),
+            },
         )
     ]
     if payment_pending:
@@ -515,7 +525,6 @@ def _place_unwrapped(
     writes.run()
     if order.status == OrderStatus.ALLOCATED:
         notify_allocated(order=order, lines=order_lines, actor=actor)
-    cache_lines(order, order_lines)
     return order, True
 
 

@@ -488,3 +488,51 @@ def test_the_portable_path_places_the_same_order(channel, customer, warehouse, m
     again = _place(channel, customer, [{"sku": a.code, "quantity": 2}], external_id="PORT-1")
     assert again.pk == order.pk and Order.objects.filter(external_id="PORT-1").count() == 1
     assert Counter.objects.get(name=NUMBER_SEQUENCE).value == counter  # no number spent
+
+
+def test_the_placed_order_reads_its_lines_like_any_instance(
+    channel, customer, warehouse, system_actor, allocated_calls
+):
+    """The lines handed to the order_allocated callbacks are not left cached on the order
+    order_place returns: after the order changes, ``order.lines`` shows the database."""
+    from orders.services import order_record_shipment
+
+    a = stocked_sku(quantity=10, warehouse=warehouse)
+    b = stocked_sku(quantity=10, warehouse=warehouse)
+    order = _place(
+        channel, customer, [{"sku": a.code, "quantity": 2}, {"sku": b.code, "quantity": 1}]
+    )
+    assert allocated_calls == [(order.number, [2, 1])]  # the callback saw them prefetched
+    first = order.lines.get(line_no=1)
+    order_record_shipment(order=order, quantities={first.pk: 2}, actor=system_actor)
+    assert [line.shipped_quantity for line in order.lines.all()] == [2, 0]
+    assert order.lines.get(line_no=1).allocated_quantity == 0
+    assert order.lines.filter(shipped_quantity=0).get().sku_id == b.pk
+    assert order.lines.count() == 2 and order.lines.order_by("-line_no").first().sku_id == b.pk
+
+
+def test_waived_shipping_is_free_and_stays_free_through_an_edit(
+    channel, customer, warehouse, system_actor
+):
+    from orders.services import order_edit
+
+    sku = stocked_sku(price=1000, warehouse=warehouse)
+    charged = _place(
+        channel, customer, [{"sku": sku.code, "quantity": 1}], delivery_option="express"
+    )
+    free = _place(
+        channel,
+        customer,
+        [{"sku": sku.code, "quantity": 1}],
+        delivery_option="express",
+        waive_shipping=True,
+    )
+    assert (charged.shipping_total, charged.total, charged.shipping_waived) == (1495, 2495, False)
+    free.refresh_from_db()
+    assert (free.shipping_total, free.total, free.shipping_waived) == (0, 1000, True)
+    placed = free.events.get(kind="placed").payload
+    assert placed["shipping_waived"] is True and placed["totals"]["shipping_total"] == 0
+    line = free.lines.get()
+    free = order_edit(order=free, quantities={line.pk: 2}, actor=system_actor)
+    assert (free.shipping_total, free.total) == (0, 2000)
+    assert free.history.latest().shipping_waived is True
