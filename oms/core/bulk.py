@@ -136,7 +136,50 @@ def _insert_sql(part: _Part, *, returning: bool) -> tuple[str, tuple[Any, ...]]:
     return statement[0], tuple(statement[1])
 
 
+def _unnest_type(model_field: Field) -> str | None:
+    """The array element type to send ``model_field``'s values as (the rule Django's own
+    UNNEST bulk insert uses), or None when they cannot travel that way."""
+    target = model_field.target_field if model_field.is_relation else model_field  # type: ignore[attr-defined]
+    if hasattr(model_field, "get_placeholder") or (
+        target.get_internal_type() not in connection.data_types
+    ):
+        return None
+    db_type = model_field.db_type(connection)
+    return db_type.split("(")[0] if db_type else None
+
+
 def _update_sql(part: _Part) -> tuple[str, tuple[Any, ...]]:
+    """One UPDATE for the batch: each row's new values joined in from arrays (UNNEST), which
+    plans and compiles far faster than ``bulk_update``'s CASE WHEN per field and row."""
+    opts = part.model._meta
+    fields = []
+    for name in part.fields:
+        model_field = opts.get_field(name)
+        if not isinstance(model_field, Field) or not model_field.concrete:
+            raise ValueError(f"{name} is not a concrete field of {part.model.__name__}.")
+        fields.append(model_field)
+    pk: Field = opts.pk  # type: ignore[assignment]
+    types = [_unnest_type(f) for f in (pk, *fields)]
+    if None in types:
+        return _update_sql_case(part)
+    qn = connection.ops.quote_name
+    table = qn(opts.db_table)
+    columns = [qn(str(f.column)) for f in (pk, *fields)]
+    arrays = ", ".join(f"%s::{t}[]" for t in types)
+    assignments = ", ".join(f"{c} = v.{c}" for c in columns[1:])
+    sql = (
+        f"UPDATE {table} SET {assignments} FROM UNNEST({arrays}) AS v({', '.join(columns)}) "
+        f"WHERE {table}.{columns[0]} = v.{columns[0]}"
+    )
+    params = [[pk.get_db_prep_save(obj.pk, connection) for obj in part.objs]]
+    for f in fields:
+        params.append(
+            [f.get_db_prep_save(getattr(obj, f.attname), connection) for obj in part.objs]
+        )
+    return sql, tuple(params)
+
+
+def _update_sql_case(part: _Part) -> tuple[str, tuple[Any, ...]]:
     """The statement ``bulk_update`` would run for one batch (CASE WHEN pk ... per field)."""
     opts = part.model._meta
     cases: dict[str, Any] = {}
