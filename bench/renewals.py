@@ -191,8 +191,10 @@ def start_localstripe() -> tuple[subprocess.Popen[bytes], str]:
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"localstripe exited with {proc.returncode}")
         try:
             urllib.request.urlopen(f"{url}/v1/customers", timeout=1)  # noqa: S310 - loopback
             return proc, url
