@@ -152,5 +152,6 @@ def place_replacement(
         external_id=external_id,
         notes=f"Replacement for {order.number}",
         trust_prices=True,
+        waive_shipping=True,
         actor=actor,
     )

@@ -186,8 +186,10 @@ def test_replacement_order_for_a_defective_unit(delivered, refunds):
     replacement = Order.objects.get(pk=rma.replacement_order_id)
     assert rma.status == R.REPLACED
     assert replacement.customer_id == order.customer_id
-    # The goods are free; shipping is priced by orders' intake (no waiver there yet).
+    # The goods and the shipping are free: the customer pays nothing for a replacement.
     assert replacement.subtotal == 0
+    assert replacement.shipping_waived
+    assert replacement.shipping_total == 0 and replacement.total == 0
     assert [line.unit_price for line in replacement.lines.all()] == [0]
     assert [(line.sku_id, line.quantity) for line in replacement.lines.all()] == [(sku.pk, 1)]
     assert replacement.status == OrderStatus.ALLOCATED
