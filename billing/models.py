@@ -503,6 +503,7 @@ class BillingEventKind(models.TextChoices):
     DUNNING_EXHAUSTED = "dunning_exhausted", "Dunning exhausted"
     DUNNING_STOPPED = "dunning_stopped", "Dunning stopped"
     CARD_UPDATED = "card_updated", "Card updated"
+    CARD_EXPIRING = "card_expiring", "Card expiring (customer reminded)"
     ACCOUNT_UPDATED = "account_updated", "Billing flags changed"
 
 

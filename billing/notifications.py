@@ -32,6 +32,18 @@ def invoice_from_token(token: str, *, max_age_days: int = 90) -> int | None:
     return int(data["invoice"]) if isinstance(data, dict) and "invoice" in data else None
 
 
+def customer_card_token(customer_id: int) -> str:
+    return signing.dumps({"customer": customer_id}, salt=SALT)
+
+
+def customer_from_card_token(token: str, *, max_age_days: int = 60) -> int | None:
+    try:
+        data = signing.loads(token, salt=SALT, max_age=max_age_days * 86400)
+    except signing.BadSignature:
+        return None
+    return int(data["customer"]) if isinstance(data, dict) and "customer" in data else None
+
+
 def _absolute(path: str) -> str:
     return settings.OMS_PUBLIC_URL.rstrip("/") + path
 
@@ -123,4 +135,20 @@ def send_dispute_alert(invoice_id: int, dispute_id: str) -> None:
         f"A payment for invoice {invoice.number} ({invoice.customer.email}) is disputed: {dispute_id}.",
         settings.DEFAULT_FROM_EMAIL,
         [to],
+    )
+
+
+def send_card_expiring_email(payment_method_id: int) -> None:
+    from .models import PaymentMethod
+
+    pm = PaymentMethod.objects.select_related("customer").get(pk=payment_method_id)
+    url = _absolute(reverse("billing:customer-card", args=[customer_card_token(pm.customer_id)]))
+    body = render_to_string(
+        "billing/email/card_expiring.txt", {"customer": pm.customer, "card": pm, "card_url": url}
+    )
+    send_mail(
+        f"Your card ending {pm.last4} expires soon",
+        body,
+        settings.DEFAULT_FROM_EMAIL,
+        [pm.customer.email],
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet
 
 from customers.models import Customer
 from customers.selectors import customer_list_for_channel
@@ -79,6 +79,19 @@ def payment_method_default(*, customer_id: int) -> PaymentMethod | None:
 
 def payment_method_list(*, customer_id: int) -> QuerySet[PaymentMethod]:
     return PaymentMethod.objects.filter(customer_id=customer_id, detached_at__isnull=True)
+
+
+def payment_methods_expiring(*, through: dt.date) -> QuerySet[PaymentMethod]:
+    """Default cards that stop working before ``through`` (a card is valid to the end of its
+    expiry month)."""
+    month = through.year * 12 + through.month
+    return (
+        PaymentMethod.objects.filter(is_default=True, detached_at__isnull=True, exp_year__gt=0)
+        .annotate(expiry=F("exp_year") * 12 + F("exp_month"))
+        .filter(expiry__lt=month)
+        .select_related("customer")
+        .order_by("pk")
+    )
 
 
 def invoice_detail(*, pk: int) -> Invoice:

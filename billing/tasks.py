@@ -81,3 +81,11 @@ def refund_for_order_task(order_id: int, amount: int | None, reason: str) -> int
 
     order = Order.objects.get(pk=order_id)
     return len(refund_for_order(order=order, amount=amount, reason=reason, actor=ACTOR))
+
+
+@shared_task
+def card_expiry_reminders_task() -> int:
+    """Weekly: remind customers whose card expires within 30 days (once per card)."""
+    from .services import card_expiry_reminders_send
+
+    return card_expiry_reminders_send(as_of=timezone.localdate(), actor=ACTOR)

@@ -10,4 +10,5 @@ urlpatterns = [
     path("i/<str:token>/", views.invoice_public, name="invoice-public"),
     path("pay/<str:token>/", views.pay, name="pay"),
     path("card/<str:token>/", views.card, name="card"),
+    path("card/c/<str:token>/", views.customer_card, name="customer-card"),
 ]

@@ -107,6 +107,33 @@ def card(request: HttpRequest, token: str) -> HttpResponse:
     )
 
 
+def customer_card(request: HttpRequest, token: str) -> HttpResponse:
+    """The same card form for a customer without an unpaid invoice (expiring-card email)."""
+    from customers.models import Customer
+
+    customer_id = notifications.customer_from_card_token(token)
+    customer = Customer.objects.filter(pk=customer_id).first() if customer_id else None
+    if customer is None:
+        raise Http404("This link is not valid (or has expired).")
+    setup_intent = None
+    error = ""
+    try:
+        setup_intent = setup_intent_create(customer=customer)
+    except (GatewayError, ApplicationError) as exc:
+        error = str(exc)
+    return render(
+        request,
+        "billing/card.html",
+        {
+            "invoice": None,
+            "setup_intent": setup_intent,
+            "error": error,
+            "publishable_key": conf.get("STRIPE_PUBLISHABLE_KEY"),
+            "stripe_js_url": _stripe_js_url(),
+        },
+    )
+
+
 def _stripe_js_url() -> str:
     from django.conf import settings
 

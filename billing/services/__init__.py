@@ -3,6 +3,7 @@
 from .accounts import billing_account_update, order_tax_calculator, subscription_adjustments_invoice
 from .batch import BatchItem, invoices_pay_batch
 from .cards import (
+    card_expiry_reminders_send,
     customer_stripe_ensure,
     payment_method_detached,
     payment_method_save,
@@ -55,7 +56,7 @@ from .refunds import (
 from .webhooks import SignatureError, webhook_process, webhook_receive, webhook_retry_unprocessed
 
 __all__ = [
-    "BatchItem", "DunningRunResult", "PeriodInput", "invoices_create_for_periods", "invoices_pay_batch", "LineInput", "SignatureError", "attempt_key", "billing_account_update", "choose_payment_method",
+    "BatchItem", "card_expiry_reminders_send", "DunningRunResult", "PeriodInput", "invoices_create_for_periods", "invoices_pay_batch", "LineInput", "SignatureError", "attempt_key", "billing_account_update", "choose_payment_method",
     "credit_note_create", "customer_stripe_ensure", "dunning_record_failure", "dunning_recovered",
     "dunning_retry_customer", "dunning_run", "dunning_stop", "invoice_create", "invoice_create_for_order",
     "invoice_create_for_period", "invoice_finalize", "invoice_line_add", "invoice_mark_uncollectible",

@@ -3,6 +3,7 @@ charges, and the saved payment methods (brand, last4, expiry, default)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import TYPE_CHECKING
 
@@ -162,3 +163,33 @@ def payment_method_detached(*, stripe_payment_method_id: str, actor: Actor) -> P
         payload={"payment_method": stripe_payment_method_id, "detached": True},
     )
     return pm
+
+
+def card_expiry_reminders_send(*, as_of: dt.date, actor: Actor, within_days: int = 30) -> int:
+    """Email each customer whose default card stops working within ``within_days`` (once
+    per card and expiry). Returns how many were reminded."""
+    from .. import notifications
+    from ..models import BillingEvent
+    from ..selectors import payment_methods_expiring
+
+    sent = 0
+    for pm in payment_methods_expiring(through=as_of + dt.timedelta(days=within_days)):
+        expiry = f"{pm.exp_month:02d}/{pm.exp_year}"
+        with transaction.atomic():
+            already = BillingEvent.objects.filter(
+                kind=BillingEventKind.CARD_EXPIRING,
+                customer_id=pm.customer_id,
+                payload__payment_method=pm.stripe_payment_method_id,
+                payload__expiry=expiry,
+            ).exists()
+            if already:
+                continue
+            event(
+                kind=BillingEventKind.CARD_EXPIRING,
+                actor=actor,
+                customer_id=pm.customer_id,
+                payload={"payment_method": pm.stripe_payment_method_id, "expiry": expiry},
+            )
+            on_commit(notifications.send_card_expiring_email, pm.pk)
+        sent += 1
+    return sent

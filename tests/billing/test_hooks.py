@@ -108,5 +108,31 @@ def test_beat_schedule_is_installed_by_migration():
         "billing: dunning run": "billing.tasks.dunning_run_task",
         "billing: reconcile unknown payments": "billing.tasks.payments_reconcile_task",
         "billing: retry failed webhook events": "billing.tasks.webhook_retry_unprocessed_task",
+        "billing: remind customers of expiring cards": "billing.tasks.card_expiry_reminders_task",
     }
     assert {tasks.dunning_run_task.name, tasks.payments_reconcile_task.name} <= set(names.values())
+
+
+def test_expiring_default_cards_are_reminded_once(
+    client, stripe_settings, django_capture_on_commit_callbacks
+):
+    import datetime as dt
+
+    from django.core import mail
+
+    from billing.services import card_expiry_reminders_send
+    from tests.factories.billing import PaymentMethodFactory
+
+    soon = PaymentMethodFactory(exp_month=11, exp_year=2026, last4="1111")
+    PaymentMethodFactory(exp_month=3, exp_year=2027, last4="2222")  # not within 30 days
+    PaymentMethodFactory(exp_month=11, exp_year=2026, is_default=False, last4="3333")  # not charged
+    with django_capture_on_commit_callbacks(execute=True):
+        assert card_expiry_reminders_send(as_of=dt.date(2026, 11, 10), actor=ACTOR) == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        assert card_expiry_reminders_send(as_of=dt.date(2026, 11, 12), actor=ACTOR) == 0
+    assert len(mail.outbox) == 1 and "1111" in mail.outbox[0].subject
+    link = next(word for word in mail.outbox[0].body.split() if "/billing/card/c/" in word)
+    assert soon.customer.email in mail.outbox[0].to
+    page = client.get(link.replace("http://localhost:8000", ""))
+    assert page.status_code == 200 and "seti_" in page.content.decode()
+    assert client.get("/billing/card/c/forged/").status_code == 404
