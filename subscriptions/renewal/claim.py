@@ -21,6 +21,8 @@ from collections.abc import Iterable, Sequence
 
 from django.db import connection
 
+from oms.core.db import is_postgres
+
 # Advisory lock keys for renewals live in their own slice of the bigint key space.
 LEASE_NAMESPACE = 0x5245_4E00_0000_0000
 
@@ -31,8 +33,8 @@ def _keys(ids: Iterable[int]) -> list[int]:
 
 def lease_acquire(ids: Sequence[int]) -> None:
     """Take the lease on freshly claimed renewals (nobody else can know them yet)."""
-    if not ids:
-        return
+    if not ids or not is_postgres():
+        return  # other databases (SQLite quick start) run one writer at a time
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_lock(k) FROM unnest(%s::bigint[]) AS k", [_keys(ids)])
 
@@ -41,6 +43,8 @@ def lease_try(ids: Sequence[int]) -> list[int]:
     """Take the lease on those of ``ids`` that no live worker holds; return them."""
     if not ids:
         return []
+    if not is_postgres():
+        return list(ids)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT k - %s FROM unnest(%s::bigint[]) AS k WHERE pg_try_advisory_lock(k)",
@@ -50,7 +54,7 @@ def lease_try(ids: Sequence[int]) -> list[int]:
 
 
 def lease_release(ids: Sequence[int]) -> None:
-    if not ids:
+    if not ids or not is_postgres():
         return
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_unlock(k) FROM unnest(%s::bigint[]) AS k", [_keys(ids)])

@@ -19,6 +19,7 @@ from django.db.models import Exists, OuterRef
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from oms.core.db import is_postgres
 from oms.core.money import Money
 from oms.core.transactions import on_commit
 
@@ -90,6 +91,8 @@ def _insert(rows: list[tuple[Any, Any]]) -> dict[int, int]:
     if not rows:
         return {}
     now = timezone.now()
+    if not is_postgres():
+        return _insert_portable(rows, now)
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {RenewalReminder._meta.db_table} "
@@ -107,6 +110,30 @@ def _insert(rows: list[tuple[Any, Any]]) -> dict[int, int]:
             ],
         )
         return {int(sub_id): int(pk) for pk, sub_id in cursor.fetchall()}
+
+
+def _insert_portable(rows: list[tuple[Any, Any]], now: Any) -> dict[int, int]:
+    """Other databases (the SQLite quick start, one writer at a time): skip the periods that
+    already have a reminder, insert the rest."""
+    existing = set(
+        RenewalReminder.objects.filter(subscription_id__in=[sub.pk for sub, _ in rows]).values_list(
+            "subscription_id", "period_start"
+        )
+    )
+    inserted = {}
+    for sub, preview in rows:
+        if (sub.pk, preview.period_start) in existing:
+            continue
+        reminder = RenewalReminder.objects.create(
+            subscription_id=sub.pk,
+            period_start=preview.period_start,
+            created_at=now,
+            email=sub.customer.email,
+            amount=preview.total,
+            currency=preview.currency,
+        )
+        inserted[sub.pk] = reminder.pk
+    return inserted
 
 
 def _context(sub: Any, preview: Any) -> dict[str, Any]:

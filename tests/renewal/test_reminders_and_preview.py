@@ -129,3 +129,29 @@ def test_the_upcoming_renewal_preview_is_what_the_renewal_did(catalog, gateway):
     # And the next preview is the plain plan again, without the setup fee.
     after = upcoming_renewal(Subscription.objects.get(pk=sub.pk))
     assert after is not None and after.total == 5000
+
+
+@pytest.mark.django_db
+def test_the_portable_paths_used_on_sqlite_send_once_and_renew_once(
+    box_plan, gateway, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The quick start runs on SQLite: reminders and leases there take the portable paths."""
+    import subscriptions.renewal.claim as claim
+    import subscriptions.renewal.reminders as reminders
+
+    monkeypatch.setattr(reminders, "is_postgres", lambda conn=None: False)
+    monkeypatch.setattr(claim, "is_postgres", lambda conn=None: False)
+    sub = subscribe(box_plan, start=D(2026, 1, 15))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert renewal_reminders_send(as_of=D(2026, 1, 12), days=3) == 1
+        assert renewal_reminders_send(as_of=D(2026, 1, 12), days=3) == 0
+    assert (
+        RenewalReminder.objects.filter(subscription=sub, period_start=D(2026, 1, 15)).count() == 1
+    )
+    assert len(mail.outbox) == 1
+
+    renewal_run_execute(as_of=D(2026, 1, 15))
+    renewal_run_execute(as_of=D(2026, 1, 15))
+    assert Invoice.objects.filter(subscription=sub).count() == 1
+    assert Order.objects.filter(subscription_id=sub.pk).count() == 1
