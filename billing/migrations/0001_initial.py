@@ -6,6 +6,8 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
+from oms.core.db import PostgresOnlySQL
+
 
 class Migration(migrations.Migration):
 
@@ -20,7 +22,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunSQL(
+        PostgresOnlySQL(
             "CREATE SEQUENCE IF NOT EXISTS billing_invoice_number_seq; "
             "CREATE SEQUENCE IF NOT EXISTS billing_credit_note_number_seq;",
             "DROP SEQUENCE IF EXISTS billing_invoice_number_seq; "

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import connection
 from django.utils import timezone
 
 from oms.core.actors import Actor
+from oms.core.db import next_values
 
 from ..models import (
     CREDIT_NOTE_NUMBER_SEQUENCE,
@@ -62,35 +62,25 @@ def event(
     return row
 
 
-def _next_number(sequence: str, prefix: str) -> str:
-    """``PREFIX-YYYY-NNNNNNN`` from a PostgreSQL sequence: one cheap query, never a lock
-    shared by concurrent renewals. Numbers are unique and increasing; a rolled-back
-    transaction leaves a gap (documented: gaps are allowed, duplicates are not)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT nextval(%s)", [sequence])
-        (value,) = cursor.fetchone()
-    return f"{prefix}-{timezone.now().year}-{value:07d}"
+def _numbers(sequence: str, prefix: str, count: int) -> list[str]:
+    """``PREFIX-YYYY-NNNNNNN`` from a sequence (oms.core.db: ``nextval`` on PostgreSQL, one
+    cheap query that never blocks concurrent renewals). Numbers are unique and increasing; a
+    rolled-back transaction leaves a gap (documented: gaps are allowed, duplicates are not)."""
+    year = timezone.now().year
+    return [f"{prefix}-{year}-{value:07d}" for value in next_values(sequence, count)]
 
 
 def next_invoice_number() -> str:
-    return _next_number(INVOICE_NUMBER_SEQUENCE, "INV")
+    return _numbers(INVOICE_NUMBER_SEQUENCE, "INV", 1)[0]
 
 
 def next_invoice_numbers(count: int) -> list[str]:
     """``count`` invoice numbers in one query."""
-    if count <= 0:
-        return []
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(%s) FROM generate_series(1, %s)", [INVOICE_NUMBER_SEQUENCE, count]
-        )
-        values = [row[0] for row in cursor.fetchall()]
-    year = timezone.now().year
-    return [f"INV-{year}-{value:07d}" for value in values]
+    return _numbers(INVOICE_NUMBER_SEQUENCE, "INV", count)
 
 
 def next_credit_note_number() -> str:
-    return _next_number(CREDIT_NOTE_NUMBER_SEQUENCE, "CN")
+    return _numbers(CREDIT_NOTE_NUMBER_SEQUENCE, "CN", 1)[0]
 
 
 def lock_invoice(invoice: Invoice | int) -> Invoice:

@@ -25,6 +25,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from oms.core.actors import Actor
+from oms.core.db import is_postgres
 from oms.core.errors import ApplicationError, Conflict
 
 from .. import errors
@@ -316,6 +317,15 @@ def _update_from_values(
     if not rows:
         return
     qn = connection.ops.quote_name
+    if not is_postgres():
+        # Other databases (the SQLite quick start): one UPDATE per row.
+        sets = ", ".join(f"{qn(c)} = %s" for c in columns)
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"UPDATE {qn(table)} SET {sets} WHERE id = %s",
+                [[*row[1:], row[0]] for row in rows],
+            )
+        return
     placeholder = "(%s::bigint, " + ", ".join(f"%s::{t}" for t in types) + ")"
     values = ", ".join([placeholder] * len(rows))
     assignments = ", ".join(f"{qn(c)} = v.{qn(c)}" for c in columns)

@@ -186,3 +186,21 @@ def test_batch_with_concurrent_gateway_calls_charges_each_once(django_capture_on
     assert sorted(c["amount"] for c in gateway.calls_to("charge_off_session")) == [
         800 + i for i in range(8)
     ]
+
+
+def test_the_portable_update_path_used_on_sqlite_writes_the_same_outcome(monkeypatch):
+    import billing.services.batch as batch
+
+    monkeypatch.setattr(batch, "is_postgres", lambda conn=None: False)
+    gateway = InProcessGateway()
+    invoices = [make_invoice(customer=_customer(gateway), amounts=[1500 + i]) for i in range(2)]
+    items = invoices_pay_batch(invoices=invoices, actor=ACTOR, gateway=gateway)
+    assert [item.attempt.state for item in items] == ["succeeded", "succeeded"]
+    for invoice in invoices:
+        invoice.refresh_from_db()
+        assert (invoice.status, invoice.amount_paid, invoice.amount_due) == (
+            InvoiceStatus.PAID,
+            invoice.total,
+            0,
+        )
+        assert invoice.payment_attempts.get().state == AttemptState.SUCCEEDED
