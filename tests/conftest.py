@@ -8,6 +8,10 @@ from typing import Any
 
 import pytest
 
+# One Chromium per test session for every app's browser tests (a second sync Playwright in
+# the same thread would collide with the first one's event loop).
+pytest_plugins = ["tests.browser_fixtures"]
+
 
 def _check_database() -> None:
     import psycopg

@@ -14,14 +14,13 @@ from billing.notifications import invoice_token
 from billing.services import invoice_pay
 from tests.billing.conftest import WEBHOOK_SECRET
 from tests.billing.stripe_helpers import CARD_3DS, save_card
-from tests.browser.conftest import chromium, page  # noqa: F401 - the browser fixtures
 from tests.factories.billing import ACTOR, customer_in, make_invoice
 from tests.stripe_server import LocalStripe
 
 pytestmark = pytest.mark.browser
 
 
-def test_customer_confirms_a_3ds_payment_on_the_pay_page(page, live_server, settings):  # noqa: F811
+def test_customer_confirms_a_3ds_payment_on_the_pay_page(page, live_server, settings):
     server = LocalStripe().start()
     try:
         settings.STRIPE_API_BASE, settings.STRIPE_API_KEY = server.url, "sk_test_browser"
@@ -58,7 +57,7 @@ def test_customer_confirms_a_3ds_payment_on_the_pay_page(page, live_server, sett
 
 
 def test_customer_updates_the_card_and_the_unpaid_invoice_is_charged_at_once(
-    page,  # noqa: F811 - the browser fixture
+    page,
     live_server,
     settings,
     django_capture_on_commit_callbacks,
