@@ -34,12 +34,10 @@ import multiprocessing
 import os
 import random
 import resource
-import shutil
 import socket
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -182,28 +180,14 @@ def free_port() -> int:
 
 
 def start_localstripe() -> tuple[subprocess.Popen[bytes], str]:
-    exe = shutil.which("localstripe") or str(Path(sys.executable).with_name("localstripe"))
-    port = free_port()
-    proc = subprocess.Popen(
-        [exe, "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"localstripe exited with {proc.returncode}")
-        try:
-            urllib.request.urlopen(f"{url}/v1/customers", timeout=1)  # noqa: S310 - loopback
-            return proc, url
-        except urllib.error.HTTPError:
-            return proc, url  # it answers (401 without a key): up
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("localstripe did not start")
+    """localstripe on a free port, in memory and from scratch — the same boot as the tests
+    (tests/stripe_server.py): the stock server pickles its whole store to /tmp on every write,
+    which makes it slower as it fills and would measure that, not our cycle."""
+    from tests.stripe_server import LocalStripe
+
+    server = LocalStripe().start(timeout=120)
+    assert server.process is not None
+    return server.process, server.url
 
 
 def make_stripe_customers(url: str, n: int, workers: int) -> list[str]:
