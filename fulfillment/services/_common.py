@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from oms.core.actors import Actor
-from oms.core.errors import ValidationError
 from oms.core.transactions import lock_in_pk_order
 from oms.core.transitions import check_transition
+from oms.core.validation import require_positive, require_reason  # noqa: F401 - re-exported
 from orders.models import Order
 
-from .. import errors
 from ..models import (
     ReturnEvent,
     ReturnRequest,
@@ -90,20 +89,4 @@ def set_return_status(return_request: ReturnRequest, target: str) -> str:
     return previous
 
 
-def require_reason(reason: str) -> str:
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError(
-            "A reason is required.", code=errors.REASON_REQUIRED, fields={"reason": ["Required."]}
-        )
-    return reason
-
-
-def require_quantity(quantity: Any, field: str = "quantity") -> int:
-    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
-        raise ValidationError(
-            f"{field} must be a positive whole number.",
-            code=errors.INVALID_QUANTITY,
-            fields={field: ["Must be a positive integer."]},
-        )
-    return quantity
+require_quantity = require_positive

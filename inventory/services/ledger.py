@@ -18,8 +18,9 @@ from django.utils import timezone
 from oms.core.actors import Actor
 from oms.core.bulk import Writes
 from oms.core.db import is_postgres
-from oms.core.errors import Conflict, ValidationError
+from oms.core.errors import Conflict
 from oms.core.transactions import lock_in_pk_order, on_commit
+from oms.core.validation import require_positive, require_reason  # noqa: F401 - re-exported
 
 from .. import errors
 from ..models import MovementKind, StockEvent, StockEventKind, StockLevel, StockMovement
@@ -42,25 +43,6 @@ def joins_transaction(func: Callable[P, R]) -> Callable[P, R]:
             return func(*args, **kwargs)
 
     return wrapper
-
-
-def require_reason(reason: str) -> str:
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError(
-            "A reason is required.", code=errors.REASON_REQUIRED, fields={"reason": ["Required."]}
-        )
-    return reason
-
-
-def require_positive(quantity: int, field: str = "quantity") -> int:
-    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
-        raise ValidationError(
-            f"{field} must be a positive whole number.",
-            code=errors.INVALID_QUANTITY,
-            fields={field: ["Must be a positive integer."]},
-        )
-    return quantity
 
 
 # Advisory-lock namespace for "backorders of this SKU may be created or filled".
