@@ -15,6 +15,7 @@ from django.utils.html import format_html
 
 from oms.core.actors import Actor
 from oms.core.admin_actions import form_action
+from oms.core.admin_inlines import ReadOnlyTabularInline as ReadOnlyInline
 from oms.core.errors import ApplicationError
 from oms.core.money import Money
 
@@ -33,17 +34,6 @@ from .models import (
     TaxRate,
     WebhookEvent,
 )
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class InvoiceLineInline(ReadOnlyInline):

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from oms.core.admin_actions import form_action
+from oms.core.admin_inlines import ReadOnlyTabularInline as _ReadOnlyInline
 from oms.core.errors import ApplicationError, ValidationError
 
 from . import selectors, services
@@ -35,17 +36,6 @@ from .statuses import (
     ItemCondition,
     ShipmentStatus,
 )
-
-
-class _ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class ShipmentLineInline(_ReadOnlyInline):

@@ -13,6 +13,7 @@ from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from oms.core.admin_actions import form_action
+from oms.core.admin_inlines import ReadOnlyTabularInline as _ReadOnlyInline
 from oms.core.money import Money
 
 from . import selectors, services
@@ -32,17 +33,6 @@ class HasBackorderFilter(admin.SimpleListFilter):
         if self.value() == "no":
             return queryset.filter(has_backorder=False)
         return queryset
-
-
-class _ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class OrderLineInline(_ReadOnlyInline):

@@ -16,6 +16,7 @@ from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
 from oms.core.actors import Actor
+from oms.core.admin_inlines import ReadOnlyTabularInline as _ReadOnlyInline
 from oms.core.errors import ApplicationError
 from oms.core.money import Money
 
@@ -91,17 +92,6 @@ class PlanAdmin(SimpleHistoryAdmin):
 
 
 # --- subscriptions: inlines ---------------------------------------------------------------
-
-
-class _ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class EventInline(_ReadOnlyInline):
