@@ -7,16 +7,16 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from oms.core.admin_actions import form_action
+from oms.core.admin_actions import apply_to_each, form_action
 from oms.core.admin_inlines import ReadOnlyTabularInline as _ReadOnlyInline
-from oms.core.errors import ApplicationError, ValidationError
+from oms.core.errors import ValidationError
 
 from . import selectors, services
 from .models import (
@@ -249,18 +249,7 @@ class ShipmentAdmin(admin.ModelAdmin):
     def _each(
         self, request: HttpRequest, queryset: QuerySet[Shipment], label: str, call: Any
     ) -> None:
-        from oms.core.actors import Actor
-
-        actor = Actor.for_user(request.user)
-        done = 0
-        for shipment in queryset:
-            try:
-                call(shipment, actor)
-                done += 1
-            except ApplicationError as exc:
-                self.message_user(request, f"{shipment}: {exc.message}", messages.ERROR)
-        if done:
-            self.message_user(request, f"{label}: {done} done.", messages.SUCCESS)
+        apply_to_each(self, request, queryset, description=label, apply=call)
 
     @admin.action(description="Start picking")
     def start_picking(self, request: HttpRequest, queryset: QuerySet[Shipment]) -> None:
@@ -402,18 +391,7 @@ class ReturnRequestAdmin(admin.ModelAdmin):
     def _each(
         self, request: HttpRequest, queryset: QuerySet[ReturnRequest], label: str, call: Any
     ) -> None:
-        from oms.core.actors import Actor
-
-        actor = Actor.for_user(request.user)
-        done = 0
-        for return_request in queryset:
-            try:
-                call(return_request, actor)
-                done += 1
-            except ApplicationError as exc:
-                self.message_user(request, f"{return_request}: {exc.message}", messages.ERROR)
-        if done:
-            self.message_user(request, f"{label}: {done} done.", messages.SUCCESS)
+        apply_to_each(self, request, queryset, description=label, apply=call)
 
     @admin.action(description="Approve returns")
     def approve(self, request: HttpRequest, queryset: QuerySet[ReturnRequest]) -> None:

@@ -21,6 +21,30 @@ class ReasonForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=True)
 
 
+def apply_to_each(
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    queryset: QuerySet[Any],
+    *,
+    description: str,
+    apply: Callable[[Any, Actor], Any],
+) -> int:
+    """Call ``apply(obj, actor)`` (a service wrapper) for each selected row as the operator.
+    A domain error is reported for its row and the others still run; returns how many
+    succeeded."""
+    actor = Actor.for_user(request.user)
+    done = 0
+    for obj in queryset:
+        try:
+            apply(obj, actor)
+            done += 1
+        except ApplicationError as exc:
+            modeladmin.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
+    if done:
+        modeladmin.message_user(request, f"{description}: {done} done.", messages.SUCCESS)
+    return done
+
+
 def form_action(
     *,
     description: str,
@@ -37,18 +61,14 @@ def form_action(
         if "apply" in request.POST:
             form = form_class(request.POST)
             if form.is_valid():
-                actor = Actor.for_user(request.user)
-                done = 0
-                for obj in queryset:
-                    try:
-                        apply(obj=obj, actor=actor, **form.cleaned_data)
-                        done += 1
-                    except ApplicationError as exc:
-                        modeladmin.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
-                if done:
-                    modeladmin.message_user(
-                        request, f"{description}: {done} done.", messages.SUCCESS
-                    )
+                data = form.cleaned_data
+                apply_to_each(
+                    modeladmin,
+                    request,
+                    queryset,
+                    description=description,
+                    apply=lambda obj, actor: apply(obj=obj, actor=actor, **data),
+                )
                 return None
         else:
             form = form_class()
