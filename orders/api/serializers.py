@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from oms.core.api.serializers import ReusedOutputFieldsMixin
 from orders.models import DeliveryOption, Order, OrderEvent, OrderLine
 
 
@@ -100,7 +101,7 @@ class OrderNoteSerializer(serializers.Serializer):
     text = serializers.CharField(max_length=5000)
 
 
-class OrderLineSerializer(serializers.ModelSerializer):
+class OrderLineSerializer(ReusedOutputFieldsMixin, serializers.ModelSerializer):
     sku = serializers.CharField(source="sku_code")
 
     class Meta:
@@ -123,7 +124,7 @@ class OrderLineSerializer(serializers.ModelSerializer):
         )
 
 
-class OrderEventSerializer(serializers.ModelSerializer):
+class OrderEventSerializer(ReusedOutputFieldsMixin, serializers.ModelSerializer):
     class Meta:
         model = OrderEvent
         fields = ("id", "created_at", "kind", "actor_kind", "actor_label", "message", "payload")
@@ -134,7 +135,7 @@ class OrderCustomerSerializer(serializers.Serializer):
     email = serializers.EmailField()
 
 
-class OrderSerializer(serializers.ModelSerializer):
+class OrderSerializer(ReusedOutputFieldsMixin, serializers.ModelSerializer):
     customer = OrderCustomerSerializer()
     shipping_address = OrderAddressSerializer()
     billing_address = OrderAddressSerializer()

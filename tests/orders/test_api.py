@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from rest_framework import serializers
 
 from customers.models import Customer, CustomerReference
+from oms.core.api.serializers import ReusedOutputFieldsMixin
+from orders.api.serializers import OrderSerializer
 from orders.models import Order
 from tests.factories.core import ChannelFactory
 from tests.factories.customers import CustomerFactory
@@ -136,6 +139,35 @@ def test_retrieve_has_lines_and_timeline(api_client, channel, sku):
     body = api_client.get(f"/api/v1/orders/{order.pk}/").json()
     assert body["lines"][0]["sku"] == sku.code
     assert [e["kind"] for e in body["events"]][:2] == ["placed", "status_changed"]
+
+
+def test_order_output_is_what_drf_writes_with_fresh_fields(api_client, channel, sku, monkeypatch):
+    """The order serializers reuse their fields across instances (ReusedOutputFieldsMixin);
+    byte for byte, they answer what DRF answers building the fields for each instance."""
+    place_order(
+        channel=channel,
+        lines=[(sku, 2)],
+        external_id="OUT-1",
+        billing_address={**ADDRESS, "company": "Engines Ltd"},
+        notes="Leave at the door",
+    )
+    body = {
+        "customer_id": CustomerFactory(source_channel=channel).pk,
+        "lines": [{"sku": sku.code, "quantity": 1, "discount": 100}],
+        "shipping_address": ADDRESS,
+        "delivery_option": "express",
+    }
+    placed = api_client.post("/api/v1/orders/", body, format="json")
+    assert placed.status_code == 201, placed.json()
+    urls = ["/api/v1/orders/", *(f"/api/v1/orders/{o.pk}/" for o in Order.objects.all())]
+    reused = [api_client.get(url).content for url in urls]
+
+    monkeypatch.setattr(
+        ReusedOutputFieldsMixin, "_readable_fields", serializers.Serializer._readable_fields
+    )
+    assert [api_client.get(url).content for url in urls] == reused
+    order = Order.objects.get(pk=placed.json()["id"])
+    assert OrderSerializer(order).data == placed.json()
 
 
 def test_list_filters(api_client, channel, sku):
