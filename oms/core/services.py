@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from .db import is_postgres
 from .errors import Conflict, ValidationError
 from .models import ApiKey, Channel, ChannelKind, IdempotencyRecord
 
@@ -79,25 +82,88 @@ def api_key_touch(*, api_key: ApiKey) -> None:
 def idempotency_begin(
     *, channel: Channel, key: str, method: str, path: str, request_hash: str
 ) -> tuple[IdempotencyRecord, bool]:
-    """Claim ``key`` for this channel. Returns (record, created). A concurrent claimer blocks
-    on the unique index until the first commits, then sees the existing record."""
-    try:
-        with transaction.atomic():
-            record = IdempotencyRecord.objects.create(
-                channel=channel, key=key, method=method, path=path, request_hash=request_hash
-            )
+    """Claim ``key`` for this channel. Returns (record, created); when the key is taken, the
+    record holding it. The claim is visible to concurrent requests at once (it commits on its
+    own unless a caller's transaction is open); a concurrent claimer blocks on the unique
+    index until the first commits, then sees the existing record."""
+    record = IdempotencyRecord(
+        channel=channel, key=key, method=method, path=path, request_hash=request_hash
+    )
+    # A key released (a 5xx) between our failed claim and our read is free again: retry.
+    for _ in range(3):
+        if _claim(record):
             return record, True
-    except IntegrityError:
-        return IdempotencyRecord.objects.get(channel=channel, key=key), False
+        existing = IdempotencyRecord.objects.filter(channel=channel, key=key).first()
+        if existing is not None:
+            return existing, False
+    raise Conflict(
+        "A request with this Idempotency-Key keeps failing; retry shortly.",
+        code="idempotency_in_progress",
+    )
+
+
+# The columns a claim writes (the response columns stay NULL until completion).
+_CLAIM_FIELDS = (
+    "created_at",
+    "updated_at",
+    "channel",
+    "key",
+    "method",
+    "path",
+    "request_hash",
+    "state",
+)
+
+
+def _claim(record: IdempotencyRecord) -> bool:
+    """Insert ``record`` unless its (channel, key) exists. On PostgreSQL one statement in
+    autocommit, ``INSERT … ON CONFLICT DO NOTHING RETURNING id``; elsewhere a savepoint."""
+    now = timezone.now()
+    record.created_at = record.updated_at = now
+    if not is_postgres():
+        try:
+            with transaction.atomic():
+                record.save(force_insert=True)
+            return True
+        except IntegrityError:
+            return False
+    meta, quote = IdempotencyRecord._meta, connection.ops.quote_name
+    fields = [f for f in meta.concrete_fields if f.name in _CLAIM_FIELDS]
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(str(f.column)) for f in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) "
+        f"ON CONFLICT ({quote('channel_id')}, {quote('key')}) DO NOTHING RETURNING {quote('id')}"
+    )
+    params = [f.get_db_prep_save(getattr(record, f.attname), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    record.pk = row[0]
+    record._state.adding = False
+    return True
 
 
 def idempotency_complete(*, record: IdempotencyRecord, status: int, body: Any) -> None:
-    IdempotencyRecord.objects.filter(pk=record.pk).update(
-        state=IdempotencyRecord.State.COMPLETE,
-        response_status=status,
-        response_body=body,
-        updated_at=timezone.now(),
-    )
+    """Store the answer to replay: ``body`` is the response's data (anything
+    DjangoJSONEncoder writes), encoded once, in one UPDATE."""
+    text = json.dumps(body, cls=DjangoJSONEncoder)
+    if not is_postgres():
+        IdempotencyRecord.objects.filter(pk=record.pk).update(
+            state=IdempotencyRecord.State.COMPLETE,
+            response_status=status,
+            response_body=json.loads(text),
+            updated_at=timezone.now(),
+        )
+        return
+    table = connection.ops.quote_name(IdempotencyRecord._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET state = %s, response_status = %s, response_body = %s::jsonb, "
+            "updated_at = %s WHERE id = %s",
+            [IdempotencyRecord.State.COMPLETE.value, status, text, timezone.now(), record.pk],
+        )
 
 
 def idempotency_abandon(*, record: IdempotencyRecord) -> None:

@@ -118,3 +118,41 @@ def test_concurrent_identical_requests_create_one_customer():
     ids = {body["id"] for _, body in results}
     assert len(ids) == 1
     assert IdempotencyRecord.objects.get(channel=channel, key="race-key").state == "complete"
+
+
+@pytest.mark.django_db
+def test_a_server_error_frees_the_key_for_a_retry(api_client, monkeypatch):
+    from customers import services
+
+    def broken(**kwargs):
+        raise RuntimeError("database on fire")
+
+    real = services.customer_create
+    monkeypatch.setattr(services, "customer_create", broken)
+    with pytest.raises(RuntimeError):
+        api_client.post("/api/v1/customers/", _body(), format="json", HTTP_IDEMPOTENCY_KEY="k-5")
+    assert not IdempotencyRecord.objects.exists()
+
+    monkeypatch.setattr(services, "customer_create", real)
+    retry = api_client.post(
+        "/api/v1/customers/", _body(), format="json", HTTP_IDEMPOTENCY_KEY="k-5"
+    )
+    assert retry.status_code == 201 and "Idempotent-Replayed" not in retry
+    assert Customer.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_claim_and_completion_store_what_a_retry_replays(channel):
+    from oms.core.services import idempotency_begin, idempotency_complete
+
+    claim = {"channel": channel, "key": "k-6", "method": "POST", "path": "/x/", "request_hash": "h"}
+    record, created = idempotency_begin(**claim)
+    assert created and record.pk
+    again, created = idempotency_begin(**claim)
+    assert not created and again.pk == record.pk and again.state == "in_progress"
+
+    body = {"id": 1, "when": "2030-01-02T03:04:05Z", "lines": [{"n": "é"}], "none": None}
+    idempotency_complete(record=record, status=201, body=body)
+    stored = IdempotencyRecord.objects.get(pk=record.pk)
+    assert (stored.state, stored.response_status, stored.response_body) == ("complete", 201, body)
+    assert stored.created_at <= stored.updated_at

@@ -95,6 +95,5 @@ def run_idempotent(*, request: Any, view: Any, handler: Callable[[], Response]) 
     if response.status_code >= 500:
         idempotency_abandon(record=record)
         return response
-    body = json.loads(json.dumps(response.data, cls=DjangoJSONEncoder))
-    idempotency_complete(record=record, status=response.status_code, body=body)
+    idempotency_complete(record=record, status=response.status_code, body=response.data)
     return response
