@@ -35,11 +35,8 @@ def _customer_for(view: ChannelAPIView, data: dict[str, Any], actor: Actor) -> C
     outside) the intake transaction: a refused order leaves at most an up-to-date customer."""
     if "customer_id" in data:
         # Visibility only: the order needs no addresses or references (one query).
-        customer = (
-            customer_selectors.customer_list_for_channel(channel=view.channel)
-            .prefetch_related(None)
-            .filter(pk=data["customer_id"])
-            .first()
+        customer = customer_selectors.customer_visible_to_channel(
+            channel=view.channel, pk=data["customer_id"]
         )
         if customer is None:
             raise NotFound(

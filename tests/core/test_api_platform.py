@@ -3,6 +3,8 @@
 import pytest
 from rest_framework.test import APIClient
 
+from oms.core.models import ApiKey
+from oms.core.selectors import api_key_get_active
 from oms.core.services import api_key_create, api_key_revoke
 from tests.factories.core import ChannelFactory
 from tests.factories.customers import CustomerFactory
@@ -132,3 +134,16 @@ def test_throttling_is_per_channel(settings, channel_client):
         SimpleRateThrottle.THROTTLE_RATES = original
         cache.clear()
     assert api_settings.DEFAULT_THROTTLE_RATES
+
+
+def test_api_key_lookup_returns_the_key_with_its_channel(channel):
+    key, secret = api_key_create(channel=channel, name="lookup")
+    found = api_key_get_active(secret=secret)
+    expected = ApiKey.objects.select_related("channel").get(pk=key.pk)
+    for model, a, b in ((ApiKey, found, expected), (type(channel), found.channel, channel)):
+        assert {f.attname: getattr(a, f.attname) for f in model._meta.concrete_fields} == {
+            f.attname: getattr(b, f.attname) for f in model._meta.concrete_fields
+        }
+    assert api_key_get_active(secret=secret + "x") is None
+    api_key_revoke(api_key=key)
+    assert api_key_get_active(secret=secret).revoked_at is not None
