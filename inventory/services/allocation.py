@@ -46,14 +46,17 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import connection
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import F, Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from oms.core.actors import Actor
+from oms.core.bulk import Writes
 from oms.core.db import is_postgres
-from oms.core.errors import Conflict, NotFound, ValidationError
+from oms.core.errors import ApplicationError, Conflict, NotFound, ValidationError
 from oms.core.models import Channel
 from oms.core.transactions import on_commit
 from oms.core.transitions import check_transition
@@ -295,6 +298,17 @@ def plan_allocation(
 # --------------------------------------------------------------------------- allocate
 
 
+@dataclass(frozen=True, slots=True)
+class AllocationRequest:
+    """One order's worth of lines for ``stock_allocate_many``."""
+
+    lines: Sequence[AllocationLine]
+    reference: str
+    destination_country: str | None = None
+    channel: Channel | None = None
+    allow_backorder: bool = False
+
+
 @joins_transaction
 def stock_allocate(
     *,
@@ -304,9 +318,31 @@ def stock_allocate(
     channel: Channel | None = None,
     allow_backorder: bool = False,
     actor: Actor,
+    writes: Writes | None = None,
 ) -> AllocationResult:
     """Allocate every line by the strategy in this module's docstring. Joins the caller's
-    transaction; raises ``OutOfStock`` before writing anything."""
+    transaction; raises ``OutOfStock`` before writing anything. ``writes``: add the stock
+    writes to the caller's batch (``oms.core.bulk``) instead of running them now, so they
+    share the caller's one statement."""
+    (outcome,) = stock_allocate_many(
+        requests=[
+            AllocationRequest(
+                lines=lines,
+                reference=reference,
+                destination_country=destination_country,
+                channel=channel,
+                allow_backorder=allow_backorder,
+            )
+        ],
+        actor=actor,
+        writes=writes,
+    )
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+def _check_lines(lines: Sequence[AllocationLine]) -> None:
     refs = [line.line_ref for line in lines]
     if len(set(refs)) != len(refs):
         raise ValidationError(
@@ -314,59 +350,159 @@ def stock_allocate(
         )
     for line in lines:
         require_positive(line.quantity)
-    infos = sku_parts_locked_shared(line.sku_id for line in lines)
-    unknown = sorted({line.sku_id for line in lines} - set(infos))
-    if unknown:
-        raise NotFound(
-            f"Unknown SKU id(s) {unknown}.", code=errors.UNKNOWN_SKU, fields={"sku_ids": unknown}
-        )
 
+
+@joins_transaction
+def stock_allocate_many(
+    *,
+    requests: Sequence[AllocationRequest],
+    actor: Actor,
+    writes: Writes | None = None,
+) -> list[AllocationResult | ApplicationError]:
+    """Allocate several orders at once, in request order, each by the strategy in this
+    module's docstring, with the query budget of one: the SKU locks of every request, one
+    lock of every stock row they may draw from (primary-key order), one write. A request
+    that cannot be served (``OutOfStock``, bad lines) gets its error in its place in the
+    answer and writes nothing; the others go on. Joins the caller's transaction."""
+    outcomes: list[AllocationResult | ApplicationError] = [AllocationResult() for _ in requests]
+    for n, request in enumerate(requests):
+        try:
+            _check_lines(request.lines)
+        except ApplicationError as exc:
+            outcomes[n] = exc
+    wanted = {line.sku_id for r in requests for line in r.lines}
+    infos = sku_parts_locked_shared(wanted) if wanted else {}
+    stock_sku_ids: set[int] = set()
+    for n, request in enumerate(requests):
+        unknown = sorted({line.sku_id for line in request.lines} - set(infos))
+        if unknown and not isinstance(outcomes[n], Exception):
+            outcomes[n] = NotFound(
+                f"Unknown SKU id(s) {unknown}.",
+                code=errors.UNKNOWN_SKU,
+                fields={"sku_ids": unknown},
+            )
+        if not isinstance(outcomes[n], Exception):
+            for line in request.lines:
+                stock_sku_ids.update(sku for sku, _ in infos[line.sku_id].parts)
+    if not stock_sku_ids:
+        return outcomes
+
+    levels = _candidate_levels_locked(stock_sku_ids)
+    by_key = {(lv.warehouse_id, lv.sku_id): lv for lv in levels}
+    sites = _sites(levels)
+    avail = {key: lv.available for key, lv in by_key.items()}
+    book = StockBook(actor=actor)
+    allocation_rows: list[Allocation] = []
+    backorders: list[Backorder] = []
+    for n, request in enumerate(requests):
+        if isinstance(outcomes[n], Exception):
+            continue
+        try:
+            outcomes[n] = _allocate_one(
+                request, infos=infos, sites=sites, avail=avail, by_key=by_key, book=book,
+                allocation_rows=allocation_rows, backorders=backorders,
+            )  # fmt: skip
+        except OutOfStock as exc:
+            outcomes[n] = exc
+    inserts: list[tuple[type[Any], list[Any]]] = [
+        (Allocation, allocation_rows),
+        (Backorder, backorders),
+    ]
+    if writes is None:
+        book.flush(inserts=inserts)
+    else:
+        book.flush(inserts=inserts, into=writes)
+    return outcomes
+
+
+@dataclass(frozen=True, slots=True)
+class _Site:
+    """A warehouse as allocation sees it."""
+
+    id: int
+    priority: int
+    ships_to: tuple[str, ...]  # empty: anywhere
+    channel_ids: frozenset[int]  # empty: every channel
+
+    def serves(self, country: str | None, channel: Channel | None) -> bool:
+        if country and self.ships_to and country.upper() not in self.ships_to:
+            return False
+        return not (channel is not None and self.channel_ids and channel.pk not in self.channel_ids)
+
+
+def _sites(levels: list[StockLevel]) -> dict[int, _Site]:
+    sites = {}
+    for lv in levels:
+        if lv.warehouse_id not in sites:
+            sites[lv.warehouse_id] = _Site(
+                id=lv.warehouse_id,
+                priority=lv.warehouse_priority,  # type: ignore[attr-defined]
+                ships_to=tuple(c.upper() for c in (lv.warehouse_ships_to or ())),  # type: ignore[attr-defined]
+                channel_ids=frozenset(lv.warehouse_channel_ids or ()),  # type: ignore[attr-defined]
+            )
+    return sites
+
+
+def _allocate_one(
+    request: AllocationRequest,
+    *,
+    infos: dict[int, _SkuInfo],
+    sites: dict[int, _Site],
+    avail: Avail,
+    by_key: dict[tuple[int, int], StockLevel],
+    book: StockBook,
+    allocation_rows: list[Allocation],
+    backorders: list[Backorder],
+) -> AllocationResult:
+    """Plan one request against what is still available (``avail``, consumed as it goes),
+    record its stock movements in ``book`` and its rows in the lists; raise ``OutOfStock``
+    before recording anything."""
+    lines = request.lines
+    result = AllocationResult()
     needs = [
         (i, infos[line.sku_id].parts, line.quantity)
         for i, line in enumerate(lines)
         if infos[line.sku_id].parts
     ]
-    result = AllocationResult()
     if not needs:
         return result
-
-    stock_sku_ids = {sku for _, parts, _ in needs for sku, _ in parts}
-    levels = _candidate_levels_locked(
-        stock_sku_ids, destination_country=destination_country, channel=channel
-    )
-    by_key = {(lv.warehouse_id, lv.sku_id): lv for lv in levels}
-    avail = {key: lv.available for key, lv in by_key.items()}
-    priority = {lv.warehouse_id: lv.warehouse_priority for lv in levels}  # type: ignore[attr-defined]
-    warehouses = sorted(priority, key=lambda w: (priority[w], w))
-    plan, short = plan_allocation(needs, avail, warehouses)
+    serving = [s for s in sites.values() if s.serves(request.destination_country, request.channel)]
+    warehouses = [s.id for s in sorted(serving, key=lambda s: (s.priority, s.id))]
+    # plan_allocation consumes what it is given while it splits: hand it a copy.
+    skus = {sku for _, parts, _ in needs for sku, _ in parts}
+    trial = {(w, sku): avail.get((w, sku), 0) for w in warehouses for sku in skus}
+    plan, short = plan_allocation(needs, trial, warehouses)
 
     if short:
+        channel = request.channel
         channel_allows = channel is None or channel.allow_backorders
         refused = {
             infos[lines[i].sku_id].code: units
             for i, units in short.items()
-            if not (allow_backorder and (infos[lines[i].sku_id].allow_backorder or channel_allows))
+            if not (
+                request.allow_backorder
+                and (infos[lines[i].sku_id].allow_backorder or channel_allows)
+            )
         }
         if refused:
             raise OutOfStock(refused)
 
-    book = StockBook(actor=actor)
-    allocation_rows = []
     for index, placements in sorted(plan.items()):
         line = lines[index]
         for warehouse_id, units in placements:
             for sku_id, per in infos[line.sku_id].parts:
+                avail[(warehouse_id, sku_id)] -= units * per
                 book.move(
                     by_key[(warehouse_id, sku_id)],
                     kind=MovementKind.ALLOCATION,
                     allocated_delta=units * per,
-                    reason=reference,
+                    reason=request.reference,
                     reference=line.line_ref,
                 )
                 allocation_rows.append(
                     Allocation(
                         line_ref=line.line_ref,
-                        reference=reference,
+                        reference=request.reference,
                         line_sku_id=line.sku_id,
                         sku_id=sku_id,
                         warehouse_id=warehouse_id,
@@ -377,41 +513,49 @@ def stock_allocate(
             result.allocations.append(
                 AllocatedPart(line.line_ref, line.sku_id, warehouse_id, units)
             )
-    backorders = []
     for index, units in sorted(short.items()):
         line = lines[index]
         backorders.append(
             Backorder(
                 line_ref=line.line_ref,
-                reference=reference,
+                reference=request.reference,
                 sku_id=line.sku_id,
                 quantity=units,
-                destination_country=(destination_country or "").upper(),
-                channel=channel,
+                destination_country=(request.destination_country or "").upper(),
+                channel=request.channel,
             )
         )
         result.backordered.append(BackorderedPart(line.line_ref, line.sku_id, units))
-    book.flush(inserts=[(Allocation, allocation_rows), (Backorder, backorders)])
     return result
 
 
-def _candidate_levels_locked(
-    sku_ids: set[int], *, destination_country: str | None, channel: Channel | None
-) -> list[StockLevel]:
-    queryset = StockLevel.objects.filter(sku_id__in=sku_ids, warehouse__is_active=True)
-    if destination_country:
-        queryset = queryset.filter(
-            Q(warehouse__ships_to_countries=[])
-            # the quoted code matched in the JSON text works on every database
-            | Q(warehouse__ships_to_countries__icontains=f'"{destination_country.upper()}"')
-        )
-    if channel is not None:
-        through = Warehouse.channels.through.objects
-        queryset = queryset.filter(
-            ~Exists(through.filter(warehouse_id=OuterRef("warehouse_id")))
-            | Exists(through.filter(warehouse_id=OuterRef("warehouse_id"), channel_id=channel.pk))
-        )
-    return lock_levels(queryset.annotate(warehouse_priority=F("warehouse__priority")))
+_WAREHOUSE_CHANNELS = (
+    "ARRAY(SELECT wc.channel_id FROM inventory_warehouse_channels wc "
+    "WHERE wc.warehouse_id = inventory_stocklevel.warehouse_id)"
+)
+
+
+def _candidate_levels_locked(sku_ids: set[int]) -> list[StockLevel]:
+    """Every stock row of ``sku_ids`` in an active warehouse, locked in primary-key order,
+    with what each request needs to know of its warehouse (priority, countries, channels)
+    — in one statement on PostgreSQL. Which of them a request may draw from is decided per
+    request (``_Site.serves``), so one lock statement serves a whole batch."""
+    queryset = StockLevel.objects.filter(sku_id__in=sku_ids, warehouse__is_active=True).annotate(
+        warehouse_priority=F("warehouse__priority"),
+        warehouse_ships_to=F("warehouse__ships_to_countries"),
+    )
+    if is_postgres():
+        return lock_levels(queryset.annotate(warehouse_channel_ids=RawSQL(_WAREHOUSE_CHANNELS, ())))
+    levels = lock_levels(queryset)
+    through = Warehouse.channels.through.objects
+    channels: dict[int, set[int]] = defaultdict(set)
+    for warehouse_id, channel_id in through.filter(
+        warehouse_id__in={lv.warehouse_id for lv in levels}
+    ).values_list("warehouse_id", "channel_id"):
+        channels[warehouse_id].add(channel_id)
+    for lv in levels:
+        lv.warehouse_channel_ids = channels.get(lv.warehouse_id, set())  # type: ignore[attr-defined]
+    return levels
 
 
 # --------------------------------------------------------------------------- release / ship

@@ -142,13 +142,18 @@ class StockBook:
         return movement
 
     def flush(
-        self, *, inserts: Sequence[tuple[type[Model], Sequence[Model]]] = ()
+        self,
+        *,
+        inserts: Sequence[tuple[type[Model], Sequence[Model]]] = (),
+        into: Writes | None = None,
     ) -> list[StockMovement]:
         """Write the balances and the ledger; raise low-stock alerts for every level whose
         available stock crossed below its reorder point in this book. ``inserts``: rows of
         other tables that belong to the same change (an allocation's Allocation and
-        Backorder rows). On PostgreSQL all of it is one statement (``oms.core.bulk``)."""
-        writes = Writes()
+        Backorder rows). On PostgreSQL all of it is one statement (``oms.core.bulk``).
+        ``into``: add the writes to the caller's batch, which the caller runs (before its
+        transaction commits) together with its own."""
+        writes = Writes() if into is None else into
         levels = list(self._touched.values())
         movements, self.movements = self.movements, []
         events: list[StockEvent] = []
@@ -164,12 +169,14 @@ class StockBook:
             writes.insert(StockEvent, events)
         for model, objs in inserts:
             writes.insert(model, objs)
-        writes.run()
+        if into is None:
+            writes.run()
         self.written.extend(movements)
         self._touched = {}
         self._available_before = {}
         if events:
-            on_commit(_send_low_stock_email, [e.pk for e in events])
+            # The events have their ids once the batch ran, which is before the commit.
+            on_commit(_send_low_stock_events, events)
         return movements
 
     def _low_stock_events(self, levels: list[StockLevel], now: Any) -> list[StockEvent]:
@@ -195,6 +202,10 @@ class StockBook:
             if level.reorder_point
             and self._available_before[level.pk] >= level.reorder_point > level.available
         ]
+
+
+def _send_low_stock_events(events: list[StockEvent]) -> None:
+    _send_low_stock_email([e.pk for e in events])
 
 
 def _send_low_stock_email(event_ids: list[int]) -> None:
