@@ -3,12 +3,17 @@ and fulfillment). A higher app registers an implementation in its ``AppConfig.re
 
     from orders import hooks
     hooks.order_allocated.register(create_shipments)        # fulfillment
+    hooks.orders_placed.register(plan_new_shipments)        # fulfillment
     hooks.refund_requester.register(refund_order_payments)  # billing
     hooks.tax_calculator.register(compute_order_tax)        # billing (optional)
     hooks.order_cancelled.register(cancel_open_shipments)   # fulfillment (optional)
 
-``order_allocated`` callbacks run inside the transaction that allocated the order (intake,
-release from hold, a filled backorder), so a failing callback rolls the allocation back.
+``order_allocated`` callbacks run inside the transaction that allocated more of an existing
+order (release from hold, a filled backorder, an edit), so a failing callback rolls the
+allocation back. ``orders_placed`` callbacks see the fully allocated orders of an intake
+(one order, or a renewal batch) *before* they are written: they add their own rows to the
+intake's ``oms.core.bulk.Writes``, so everything goes out in one statement and commits or
+rolls back with the orders.
 ``order_cancelled`` callbacks run inside the cancel's transaction, after the stock was
 released (fulfillment drops the parcels it planned). ``refund_requester`` runs after commit. With nothing registered the call is a no-op
 (no refund is requested; tax is zero).
@@ -22,13 +27,31 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from oms.core.actors import Actor
+    from oms.core.bulk import Writes
 
-    from .models import Order
+    from .models import Order, OrderLine
 
 
 class OrderAllocatedCallback(Protocol):
     def __call__(self, *, order: Order, actor: Actor) -> None:
         """``order.lines.all()`` is prefetched; lines with ``allocated_quantity`` can ship."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedOrder:
+    """A new, fully allocated order as intake hands it to ``orders_placed``: the order and
+    its lines carry their ids but are not in the database yet; ``allocated`` is what the
+    allocation placed where: (line, warehouse id, units of the line)."""
+
+    order: Order
+    lines: list[OrderLine]
+    allocated: list[tuple[OrderLine, int, int]]
+
+
+class OrdersPlacedCallback(Protocol):
+    def __call__(self, *, placed: list[PlacedOrder], actor: Actor, writes: Writes) -> None:
+        """Add rows to ``writes`` (run by intake in its transaction); never read the new
+        orders back from the database — they are not there yet."""
 
 
 class RefundRequester(Protocol):
@@ -84,6 +107,7 @@ class Registry:
 
 
 order_allocated = Registry("order_allocated")
+orders_placed = Registry("orders_placed")
 order_cancelled = Registry("order_cancelled")
 refund_requester = Registry("refund_requester")
 tax_calculator = Registry("tax_calculator")

@@ -6,18 +6,21 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from inventory.models import Warehouse
 from inventory.services import stock_ship
 from oms.core.actors import Actor
+from oms.core.bulk import Writes
+from oms.core.db import is_postgres
 from oms.core.errors import Conflict, ValidationError
 from oms.core.transactions import lock_in_pk_order, on_commit
 from oms.core.transitions import check_transition
+from orders.hooks import PlacedOrder
 from orders.models import Order, OrderLine, OrderStatus
 
 from .. import errors, selectors
@@ -279,6 +282,109 @@ def shipments_create_for_order(
 def order_allocated_callback(*, order: Order, actor: Actor) -> None:
     """Registered in ``orders.hooks.order_allocated`` by FulfillmentConfig.ready()."""
     shipments_create_for_order(order=order, actor=actor)
+
+
+def orders_placed_callback(*, placed: list[PlacedOrder], actor: Actor, writes: Writes) -> None:
+    """Registered in ``orders.hooks.orders_placed`` by FulfillmentConfig.ready()."""
+    shipments_plan_placed(placed=placed, actor=actor, writes=writes)
+
+
+_PLANNING_READ = """
+SELECT ARRAY(SELECT nextval(pg_get_serial_sequence('fulfillment_shipment', 'id'))
+             FROM generate_series(1, %s)),
+       (SELECT json_agg(json_build_array(w.id, w.cutoff_time))
+          FROM inventory_warehouse w WHERE w.id = ANY(%s)),
+       (SELECT json_agg(json_build_array(b.warehouse_id, b.sku_id, b.code))
+          FROM fulfillment_binlocation b WHERE b.warehouse_id = ANY(%s) AND b.sku_id = ANY(%s))
+"""
+
+
+def _planning_read(
+    *, shipments: int, warehouse_ids: set[int], sku_ids: set[int]
+) -> tuple[list[int] | None, dict[int, time | None], dict[tuple[int, int], str]]:
+    """(ids for ``shipments`` new shipments — None where the database assigns them on insert,
+    the warehouses' cut-off times, the bins) in one round trip on PostgreSQL."""
+    if not is_postgres():
+        cutoffs = dict(
+            Warehouse.objects.filter(pk__in=warehouse_ids).values_list("pk", "cutoff_time")
+        )
+        return None, cutoffs, _bins(warehouse_ids, sku_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _PLANNING_READ,
+            [shipments, sorted(warehouse_ids), sorted(warehouse_ids), sorted(sku_ids)],
+        )
+        ids, warehouses, bins = cursor.fetchone()
+    cutoffs = {w: time.fromisoformat(c) if c else None for w, c in warehouses or ()}
+    return list(ids), cutoffs, {(w, s): code for w, s, code in bins or ()}
+
+
+def shipments_plan_placed(*, placed: list[PlacedOrder], actor: Actor, writes: Writes) -> None:
+    """Plan the parcels of new, fully allocated orders (intake, a renewal batch): one shipment
+    per order and warehouse the allocation used, carrying every allocated unit. Nothing is
+    read back: the rows go into intake's ``writes`` and are inserted with the orders. One
+    query for the whole batch (shipment ids, cut-off times and bins)."""
+    wanted: list[tuple[Order, int, list[tuple[OrderLine, int]]]] = []
+    for item in placed:
+        by_warehouse: dict[int, dict[int, tuple[OrderLine, int]]] = defaultdict(dict)
+        for line, warehouse_id, units in item.allocated:
+            if not line.is_physical or units <= 0:
+                continue
+            _, before = by_warehouse[warehouse_id].get(line.pk, (line, 0))
+            by_warehouse[warehouse_id][line.pk] = (line, before + units)
+        for warehouse_id in sorted(by_warehouse):
+            rows = sorted(by_warehouse[warehouse_id].values(), key=lambda r: r[0].line_no)
+            wanted.append((item.order, warehouse_id, rows))
+    if not wanted:
+        return
+    ids, cutoffs, bins = _planning_read(
+        shipments=len(wanted),
+        warehouse_ids={w for _, w, _ in wanted},
+        sku_ids={line.sku_id for _, _, rows in wanted for line, _ in rows},
+    )
+    now = timezone.now()
+    shipments: list[Shipment] = []
+    lines: list[ShipmentLine] = []
+    events: list[ShipmentEvent] = []
+    for n, (order, warehouse_id, rows) in enumerate(wanted):
+        ship_by, delivery = promise_for(
+            now=now, cutoff=cutoffs.get(warehouse_id), lead_days=order.delivery_lead_time_days
+        )
+        shipment = Shipment(
+            pk=ids[n] if ids else None,
+            order=order,
+            warehouse_id=warehouse_id,
+            service_level=order.delivery_option,
+            promised_ship_by=ship_by,
+            promised_delivery=delivery,
+            is_manual=False,
+            created_at=now,
+        )
+        shipments.append(shipment)
+        for line, units in rows:
+            lines.append(
+                ShipmentLine(
+                    shipment=shipment,
+                    order_line=line,
+                    sku_id=line.sku_id,
+                    quantity=units,
+                    bin_location=bins.get((warehouse_id, line.sku_id), ""),
+                    created_at=now,
+                )
+            )
+        events.append(
+            ShipmentEvent(
+                shipment=shipment,
+                kind=ShipmentEventKind.CREATED,
+                message="Planned from the order's allocation.",
+                payload={"added": {str(line.pk): units for line, units in rows}},
+                created_at=now,
+                **actor.as_fields(),
+            )
+        )
+    writes.insert(Shipment, shipments)
+    writes.insert(ShipmentLine, lines)
+    writes.insert(ShipmentEvent, events)
 
 
 def _clean_quantities(lines: Mapping[Any, int]) -> dict[int, int]:

@@ -1,6 +1,6 @@
 """Every write to orders. Other apps import from here: ``orders.services.order_place`` etc.
 
-- intake: ``order_place`` (``order_place_or_get``)
+- intake: ``order_place`` (``order_place_or_get``), ``orders_place_many`` (a batch)
 - lifecycle: ``order_cancel``, ``order_hold``, ``order_release``, ``order_payment_confirm``,
   ``order_note_add``, ``order_event_record``
 - editing: ``order_edit``
@@ -15,7 +15,7 @@ from .fulfillment import (
     order_record_return,
     order_record_shipment,
 )
-from .intake import order_place, order_place_or_get
+from .intake import PlaceRequest, order_place, order_place_or_get, orders_place_many
 from .lifecycle import (
     order_cancel,
     order_event_record,
@@ -43,6 +43,8 @@ __all__ = [
     "order_payment_confirm",
     "order_place",
     "order_place_or_get",
+    "orders_place_many",
+    "PlaceRequest",
     "order_record_delivery",
     "order_record_return",
     "order_record_shipment",

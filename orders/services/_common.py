@@ -10,8 +10,9 @@ from typing import Any
 
 from inventory import services as inventory
 from oms.core.actors import Actor
+from oms.core.bulk import Writes
 from oms.core.countries import is_country_code
-from oms.core.errors import ValidationError
+from oms.core.errors import ApplicationError, ValidationError
 from oms.core.transactions import on_commit
 from oms.core.transitions import check_transition
 
@@ -147,45 +148,83 @@ def stock_allocate(
     ``allocated_quantity``, the shortfall to its ``backordered_quantity`` (the line's own
     units, bundles included). Returns the parts for the event payload. Raises inventory's
     OutOfStock (409) where neither the SKU nor the channel allows a backorder."""
-    wanted = {
-        line.stock_ref: (line, (quantities or {}).get(line.pk, line.quantity))
-        for line in lines
-        if line.is_physical
-    }
-    wanted = {ref: item for ref, item in wanted.items() if item[1] > 0}
-    if not wanted:
-        return []
-    result = inventory.stock_allocate(
-        lines=[
-            inventory.AllocationLine(line_ref=ref, sku_id=line.sku_id, quantity=units)
-            for ref, (line, units) in wanted.items()
-        ],
-        reference=order.reference,
-        destination_country=order.shipping_address.get("country", ""),
-        channel=order.channel,
-        # Inventory backorders a short line where the SKU or the channel allows it.
-        allow_backorder=True,
-        actor=actor,
-    )
-    short: dict[str, int] = defaultdict(int)
-    for part in result.backordered:
-        short[part.line_ref] += part.quantity
-    for ref, (line, units) in wanted.items():
-        missing = min(short[ref], units)
-        line.backordered_quantity += missing
-        line.allocated_quantity += units - missing
-    return [
-        {
-            "line_ref": p.line_ref,
-            "sku_id": p.sku_id,
-            "warehouse_id": p.warehouse_id,
-            "quantity": p.quantity,
+    (outcome,) = stock_allocate_many(orders=[(order, lines)], actor=actor, quantities=quantities)
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+def stock_allocate_many(
+    *,
+    orders: list[tuple[Order, list[OrderLine]]],
+    actor: Actor,
+    quantities: dict[int, int] | None = None,
+    writes: Writes | None = None,
+) -> list[list[dict[str, Any]] | ApplicationError]:
+    """``stock_allocate`` for several orders in one inventory call (intake of a batch):
+    each order gets its parts, or the error that refused it (its lines unchanged).
+    ``writes``: the caller's batch for the stock writes."""
+    wanted_of: list[dict[str, tuple[OrderLine, int]]] = []
+    requests: list[inventory.AllocationRequest] = []
+    for order, lines in orders:
+        wanted = {
+            line.stock_ref: (line, (quantities or {}).get(line.pk, line.quantity))
+            for line in lines
+            if line.is_physical
         }
-        for p in result.allocations
-    ] + [
-        {"line_ref": p.line_ref, "sku_id": p.sku_id, "backordered": p.quantity}
-        for p in result.backordered
-    ]
+        wanted = {ref: item for ref, item in wanted.items() if item[1] > 0}
+        wanted_of.append(wanted)
+        if wanted:
+            requests.append(
+                inventory.AllocationRequest(
+                    lines=[
+                        inventory.AllocationLine(line_ref=ref, sku_id=line.sku_id, quantity=units)
+                        for ref, (line, units) in wanted.items()
+                    ],
+                    reference=order.reference,
+                    destination_country=order.shipping_address.get("country", ""),
+                    channel=order.channel,
+                    # Inventory backorders a short line where the SKU or the channel allows it.
+                    allow_backorder=True,
+                )
+            )
+    results = iter(
+        inventory.stock_allocate_many(requests=requests, actor=actor, writes=writes)
+        if requests
+        else []
+    )
+    answers: list[list[dict[str, Any]] | ApplicationError] = []
+    for wanted in wanted_of:
+        if not wanted:
+            answers.append([])
+            continue
+        result = next(results)
+        if isinstance(result, Exception):
+            answers.append(result)
+            continue
+        short: dict[str, int] = defaultdict(int)
+        for part in result.backordered:
+            short[part.line_ref] += part.quantity
+        for ref, (line, units) in wanted.items():
+            missing = min(short[ref], units)
+            line.backordered_quantity += missing
+            line.allocated_quantity += units - missing
+        answers.append(
+            [
+                {
+                    "line_ref": p.line_ref,
+                    "sku_id": p.sku_id,
+                    "warehouse_id": p.warehouse_id,
+                    "quantity": p.quantity,
+                }
+                for p in result.allocations
+            ]
+            + [
+                {"line_ref": p.line_ref, "sku_id": p.sku_id, "backordered": p.quantity}
+                for p in result.backordered
+            ]
+        )
+    return answers
 
 
 def stock_release(

@@ -9,7 +9,8 @@ lines, their history rows and the events (``oms.core.bulk``) — with BEGIN and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
@@ -20,12 +21,12 @@ from customers.models import Customer, CustomerStatus
 from inventory.models import Sku, SkuPrice
 from oms.core.actors import Actor
 from oms.core.bulk import Writes
-from oms.core.db import is_postgres, next_value
-from oms.core.errors import Conflict, ValidationError
+from oms.core.db import is_postgres, next_values
+from oms.core.errors import ApplicationError, Conflict, ValidationError
 from oms.core.models import Channel
 from oms.core.money import validate_currency
 
-from .. import errors, pricing
+from .. import errors, hooks, pricing
 from ..models import (
     NUMBER_SEQUENCE,
     DeliveryOption,
@@ -39,9 +40,8 @@ from ..models import (
 from ._common import (
     clean_address,
     event,
-    notify_allocated,
     status_from_lines,
-    stock_allocate,
+    stock_allocate_many,
     transition,
 )
 
@@ -207,89 +207,114 @@ class SkuRow:
 
 @dataclass(frozen=True, slots=True)
 class IntakeRead:
-    skus: dict[str, SkuRow]
-    number: int
-    order_id: int
+    """What a batch of intake reads: the SKUs by code with their price per currency, the
+    next order numbers, ids for the orders and their lines, and the orders already placed
+    under the requests' (channel, external id)."""
+
+    skus: dict[str, SkuRow]  # price: None (see ``prices``)
+    prices: dict[str, dict[str, int]]  # sku code -> currency -> amount
+    numbers: list[int]
+    order_ids: list[int]
     line_ids: list[int]
-    existing_order_id: int | None
+    existing: dict[tuple[int, str], int]
+
+    def skus_in(self, currency: str) -> dict[str, SkuRow]:
+        return {
+            code: replace(row, price=self.prices.get(code, {}).get(currency))
+            for code, row in self.skus.items()
+        }
 
 
 _INTAKE_READ = f"""
-SELECT ids.number, ids.order_id, ids.line_ids, ids.existing_order_id,
+SELECT ids.numbers, ids.order_ids, ids.line_ids, ids.existing,
        s.id, s.code, s.name, s.is_active, s.is_physical, s.tax_category,
-       (SELECT p.amount FROM inventory_skuprice p WHERE p.sku_id = s.id AND p.currency = %s)
+       (SELECT json_object_agg(p.currency, p.amount) FROM inventory_skuprice p
+         WHERE p.sku_id = s.id AND p.currency = ANY(%s))
 FROM (
-    SELECT nextval('{NUMBER_SEQUENCE}') AS number,
-           nextval(pg_get_serial_sequence('orders_order', 'id')) AS order_id,
+    SELECT ARRAY(SELECT nextval('{NUMBER_SEQUENCE}') FROM generate_series(1, %s)) AS numbers,
+           ARRAY(SELECT nextval(pg_get_serial_sequence('orders_order', 'id'))
+                 FROM generate_series(1, %s)) AS order_ids,
            ARRAY(SELECT nextval(pg_get_serial_sequence('orders_orderline', 'id'))
                  FROM generate_series(1, %s)) AS line_ids,
-           (SELECT o.id FROM orders_order o
-             WHERE o.channel_id = %s AND o.external_id = %s) AS existing_order_id
+           (SELECT json_agg(json_build_array(o.channel_id, o.external_id, o.id))
+              FROM orders_order o
+              JOIN unnest(%s::bigint[], %s::text[]) AS k(channel_id, external_id)
+                ON o.channel_id = k.channel_id AND o.external_id = k.external_id) AS existing
 ) ids
 LEFT JOIN inventory_sku s ON s.code = ANY(%s)
 """
 
 
 def _intake_read(
-    *, codes: set[str], currency: str, line_count: int, channel: Channel, external_id: str | None
+    *,
+    codes: set[str],
+    currencies: set[str],
+    orders: int,
+    lines: int,
+    external_ids: set[tuple[int, str]],
 ) -> IntakeRead:
-    """Everything intake reads, in one round trip: the SKUs by code with their price in the
-    order currency, the next order number, the order's id and ``line_count`` line ids (so
-    allocation can name the lines, and one statement can insert the order, its lines and
-    the rows pointing at them, before any of them exists), and the order this channel already placed under
-    ``external_id``, if any. Sequences never block a concurrent intake (a counter row would
-    be held until commit); numbers are unique and increasing, with gaps where a transaction
-    rolled back."""
+    """Everything a batch of intake reads, in one round trip, whatever its size: the SKUs
+    by code with their prices, ``orders`` order numbers and order ids and ``lines`` line ids
+    (so allocation can name the lines, and one statement can insert the orders, their lines
+    and the rows pointing at them, before any of them exists), and the orders the channels
+    already placed under ``external_ids``. Sequences never block a concurrent intake (a
+    counter row would be held until commit); numbers are unique and increasing, with gaps
+    where a transaction rolled back or a request turned out to be a re-send."""
     if not is_postgres():
         return _intake_read_portable(
-            codes=codes,
-            currency=currency,
-            line_count=line_count,
-            channel=channel,
-            external_id=external_id,
+            codes=codes, orders=orders, lines=lines, external_ids=external_ids
         )
+    pairs = sorted(external_ids)
     with connection.cursor() as cursor:
-        cursor.execute(_INTAKE_READ, [currency, line_count, channel.pk, external_id, sorted(codes)])
-        rows = cursor.fetchall()
-    number, order_id, line_ids, existing = rows[0][0], rows[0][1], list(rows[0][2]), rows[0][3]
-    skus = {
-        row[5]: SkuRow(
-            pk=row[4],
-            code=row[5],
-            name=row[6],
-            is_active=row[7],
-            is_physical=row[8],
-            tax_category=row[9],
-            price=row[10],
+        cursor.execute(
+            _INTAKE_READ,
+            [
+                sorted(currencies),
+                orders,
+                orders,
+                lines,
+                [c for c, _ in pairs],
+                [e for _, e in pairs],
+                sorted(codes),
+            ],
         )
-        for row in rows
-        if row[4] is not None
-    }
+        rows = cursor.fetchall()
+    numbers, order_ids, line_ids, existing = rows[0][:4]
+    skus: dict[str, SkuRow] = {}
+    prices: dict[str, dict[str, int]] = {}
+    for row in rows:
+        if row[4] is None:
+            continue
+        skus[row[5]] = SkuRow(*row[4:10], price=None)  # type: ignore[call-arg]
+        prices[row[5]] = row[10] or {}
     return IntakeRead(
         skus=skus,
-        number=number,
-        order_id=order_id,
-        line_ids=line_ids,
-        existing_order_id=existing,
+        prices=prices,
+        numbers=list(numbers),
+        order_ids=list(order_ids),
+        line_ids=list(line_ids),
+        existing={(c, e): pk for c, e, pk in existing or ()},
     )
 
 
 def _intake_read_portable(
-    *, codes: set[str], currency: str, line_count: int, channel: Channel, external_id: str | None
+    *, codes: set[str], orders: int, lines: int, external_ids: set[tuple[int, str]]
 ) -> IntakeRead:
     """``_intake_read`` on databases without sequences (the embedded SQLite quick start), in
-    a few ORM queries. The number comes from a counter row named like the PostgreSQL
-    sequence. The order id and line ids are taken from MAX(id) + 1 onwards: SQLite has one writer at a time,
-    so no other intake can insert lines between this read and this transaction's commit
+    a few ORM queries. Numbers come from a counter row named like the PostgreSQL sequence.
+    The order and line ids are taken from MAX(id) + 1 onwards: SQLite has one writer at a
+    time, so no other intake can insert between this read and this transaction's commit
     (two readers racing for the same ids cannot both commit: the second writer gets
     SQLITE_BUSY, and the primary key would refuse a duplicate anyway)."""
-    existing = (
-        Order.objects.filter(channel=channel, external_id=external_id)
-        .values_list("pk", flat=True)
-        .first()
-        if external_id is not None
-        else None
-    )
+    existing: dict[tuple[int, str], int] = {}
+    for channel_id, external_id in external_ids:
+        found = (
+            Order.objects.filter(channel_id=channel_id, external_id=external_id)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if found is not None:
+            existing[(channel_id, external_id)] = found
     skus = {
         sku.code: SkuRow(
             pk=sku.pk,
@@ -298,25 +323,50 @@ def _intake_read_portable(
             is_active=sku.is_active,
             is_physical=sku.is_physical,
             tax_category=sku.tax_category,
-            price=sku.price,  # type: ignore[attr-defined]
+            price=None,
         )
-        for sku in load_skus(codes=codes, currency=currency).values()
+        for sku in Sku.objects.filter(code__in=codes)
     }
-    if existing is not None:
-        return IntakeRead(skus=skus, number=0, order_id=0, line_ids=[], existing_order_id=existing)
-    order_id = (Order.objects.aggregate(last=Max("id"))["last"] or 0) + 1
-    first_line_id = (OrderLine.objects.aggregate(last=Max("id"))["last"] or 0) + 1
+    prices: dict[str, dict[str, int]] = defaultdict(dict)
+    for code, currency, amount in SkuPrice.objects.filter(sku__code__in=codes).values_list(
+        "sku__code", "currency", "amount"
+    ):
+        prices[code][currency] = amount
+    first_order = (Order.objects.aggregate(last=Max("id"))["last"] or 0) + 1
+    first_line = (OrderLine.objects.aggregate(last=Max("id"))["last"] or 0) + 1
     return IntakeRead(
         skus=skus,
-        number=next_value(NUMBER_SEQUENCE),
-        order_id=order_id,
-        line_ids=list(range(first_line_id, first_line_id + line_count)),
-        existing_order_id=None,
+        prices=dict(prices),
+        numbers=next_values(NUMBER_SEQUENCE, orders - len(existing)),
+        order_ids=list(range(first_order, first_order + orders)),
+        line_ids=list(range(first_line, first_line + lines)),
+        existing=existing,
     )
 
 
 def format_number(value: int, year: int) -> str:
     return f"SO-{year}-{value:06d}"
+
+
+@dataclass(slots=True)
+class PlaceRequest:
+    """One order for ``orders_place_many``: ``order_place``'s arguments but the actor."""
+
+    channel: Channel
+    customer: Customer
+    lines: list[dict[str, Any]]
+    shipping_address: dict[str, Any]
+    billing_address: dict[str, Any] | None = None
+    currency: str | None = None
+    delivery_option: str = DeliveryOption.STANDARD
+    external_id: str | None = None
+    origin: str = OrderOrigin.ONE_OFF
+    subscription_id: int | None = None
+    expected_total: int | None = None
+    payment_pending: bool = False
+    notes: str = ""
+    trust_prices: bool = False
+    waive_shipping: bool = False
 
 
 def order_place(
@@ -363,113 +413,142 @@ def order_place(
     return order
 
 
-def order_place_or_get(
-    *, channel: Channel, external_id: str | None = None, **kwargs: Any
-) -> tuple[Order, bool]:
+def order_place_or_get(*, actor: Actor, **kwargs: Any) -> tuple[Order, bool]:
     """``order_place`` returning (order, created)."""
-    if external_id is not None:
-        external_id = str(external_id).strip()[:200] or None
+    request = PlaceRequest(**kwargs)
     try:
-        return _place(channel=channel, external_id=external_id, **kwargs)
+        (outcome,) = _place_durable(requests=[request], actor=actor)
     except IntegrityError as exc:
         # A concurrent request with the same external id committed first.
-        if external_id and EXTERNAL_ID_CONSTRAINT in str(exc):
-            existing = Order.objects.filter(channel=channel, external_id=external_id).first()
-            if existing is not None:
-                return existing, False
-        raise
+        existing = _resent(request, exc)
+        if existing is None:
+            raise
+        return existing, False
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
 
 
-def _place_unwrapped(
-    *,
-    channel: Channel,
-    customer: Customer,
-    lines: list[dict[str, Any]],
-    shipping_address: dict[str, Any],
-    actor: Actor,
-    billing_address: dict[str, Any] | None = None,
-    currency: str | None = None,
-    delivery_option: str = DeliveryOption.STANDARD,
-    external_id: str | None = None,
-    origin: str = OrderOrigin.ONE_OFF,
-    subscription_id: int | None = None,
-    expected_total: int | None = None,
-    payment_pending: bool = False,
-    notes: str = "",
-    trust_prices: bool = False,
-    waive_shipping: bool = False,
-) -> tuple[Order, bool]:
-    if customer.status != CustomerStatus.ACTIVE:
-        raise Conflict(f"Customer {customer.email} is inactive.", code=errors.CUSTOMER_INACTIVE)
-    if origin not in OrderOrigin.values:
-        raise ValidationError(f"Unknown origin '{origin}'.", fields={"origin": ["Unknown."]})
-    if (origin == OrderOrigin.SUBSCRIPTION) != (subscription_id is not None):
+def _resent(request: PlaceRequest, exc: IntegrityError) -> Order | None:
+    external_id = _clean_external_id(request.external_id)
+    if external_id and EXTERNAL_ID_CONSTRAINT in str(exc):
+        return Order.objects.filter(channel=request.channel, external_id=external_id).first()
+    return None
+
+
+def orders_place_many(
+    *, requests: list[PlaceRequest], actor: Actor, writes: Writes | None = None
+) -> list[tuple[Order, bool] | ApplicationError]:
+    """Place several orders at once — the renewal cycle's batch — with the query budget of
+    one: a read, the allocation (3), and one write for all of them. Each request gets its
+    answer in its place: (order, created), or the error that refused it (nothing of it is
+    written; the others go on). Joins the caller's transaction; ``writes``: the caller's
+    batch to add the rows to (the caller runs it before committing), else they are written
+    here. A concurrent re-send of the same external id raises ``IntegrityError`` for the
+    whole batch (the caller may retry it)."""
+    with transaction.atomic():
+        return _place_many(requests=requests, actor=actor, writes=writes)
+
+
+@dataclass(slots=True)
+class _Draft:
+    """A request on its way in."""
+
+    index: int
+    request: PlaceRequest
+    external_id: str | None
+    currency: str = ""
+    delivery_option: str = ""
+    ship_to: dict[str, str] = field(default_factory=dict)
+    bill_to: dict[str, str] = field(default_factory=dict)
+    requested: list[dict[str, Any]] = field(default_factory=list)
+    order: Order | None = None
+    lines: list[OrderLine] = field(default_factory=list)
+    totals: Any = None
+
+
+def _clean_external_id(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return str(value).strip()[:200] or None
+
+
+def _clean_request(draft: _Draft) -> None:
+    request = draft.request
+    if request.customer.status != CustomerStatus.ACTIVE:
+        raise Conflict(
+            f"Customer {request.customer.email} is inactive.", code=errors.CUSTOMER_INACTIVE
+        )
+    if request.origin not in OrderOrigin.values:
+        raise ValidationError(
+            f"Unknown origin '{request.origin}'.", fields={"origin": ["Unknown."]}
+        )
+    if (request.origin == OrderOrigin.SUBSCRIPTION) != (request.subscription_id is not None):
         raise ValidationError(
             "A subscription order needs its subscription_id (and only a subscription order has one).",
             fields={"subscription_id": ["Must match the origin."]},
         )
-    currency = clean_currency(currency or channel.default_currency)
-    delivery_option = clean_delivery_option(delivery_option)
-    ship_to = clean_address(shipping_address, field="shipping_address")
-    bill_to = (
-        clean_address(billing_address, field="billing_address")
-        if billing_address
-        else dict(ship_to)
+    draft.currency = clean_currency(request.currency or request.channel.default_currency)
+    draft.delivery_option = clean_delivery_option(request.delivery_option)
+    draft.ship_to = clean_address(request.shipping_address, field="shipping_address")
+    draft.bill_to = (
+        clean_address(request.billing_address, field="billing_address")
+        if request.billing_address
+        else dict(draft.ship_to)
     )
-    requested = clean_requested_lines(lines)
+    draft.requested = clean_requested_lines(request.lines)
 
-    read = _intake_read(
-        codes={r["sku"] for r in requested},
-        currency=currency,
-        line_count=len(requested),
-        channel=channel,
-        external_id=external_id,
-    )
-    if read.existing_order_id is not None:
-        return Order.objects.get(pk=read.existing_order_id), False
-    skus = read.skus
+
+def _draft_order(
+    draft: _Draft, *, skus: dict[str, SkuRow], number: int, order_id: int, line_ids: list[int],
+    now: Any,
+) -> None:  # fmt: skip
+    """Price the request, check the channel's total and build the order and its lines
+    (with their ids, not yet allocated or written)."""
+    request = draft.request
     amounts = price_lines(
-        requested=requested, skus=skus, currency=currency, trust_prices=trust_prices
-    )
-    physical = {sku.pk: sku.is_physical for sku in skus.values()}
+        requested=draft.requested, skus=skus, currency=draft.currency,
+        trust_prices=request.trust_prices,
+    )  # fmt: skip
+    by_id = {sku.pk: sku for sku in skus.values()}
     totals = pricing.compute_totals(
         lines=amounts,
-        currency=currency,
-        delivery_option=delivery_option,
-        address=ship_to,
-        ships=any(physical[a.sku_id] for a in amounts),
-        subscription=origin == OrderOrigin.SUBSCRIPTION,
-        waive_shipping=waive_shipping,
+        currency=draft.currency,
+        delivery_option=draft.delivery_option,
+        address=draft.ship_to,
+        ships=any(by_id[a.sku_id].is_physical for a in amounts),
+        subscription=request.origin == OrderOrigin.SUBSCRIPTION,
+        waive_shipping=request.waive_shipping,
     )
-    if expected_total is not None and expected_total != totals.total:
+    if request.expected_total is not None and request.expected_total != totals.total:
         raise Conflict(
-            f"The channel's total {expected_total} does not match ours ({totals.total} {currency}).",
+            f"The channel's total {request.expected_total} does not match ours "
+            f"({totals.total} {draft.currency}).",
             code=errors.TOTAL_MISMATCH,
-            fields={"expected_total": {"sent": expected_total, "computed": totals.as_dict()}},
+            fields={
+                "expected_total": {"sent": request.expected_total, "computed": totals.as_dict()}
+            },
         )
-
-    now = timezone.now()
-    number, line_ids = read.number, read.line_ids
     order = Order(
-        pk=read.order_id,
+        pk=order_id,
         number=format_number(number, now.year),
-        channel=channel,
-        customer=customer,
-        external_id=external_id,
-        origin=origin,
-        subscription_id=subscription_id,
-        currency=currency,
-        shipping_address=ship_to,
-        billing_address=bill_to,
-        delivery_option=delivery_option,
-        notes=(notes or "").strip(),
-        shipping_waived=waive_shipping,
+        channel=request.channel,
+        customer=request.customer,
+        external_id=draft.external_id,
+        origin=request.origin,
+        subscription_id=request.subscription_id,
+        currency=draft.currency,
+        shipping_address=draft.ship_to,
+        billing_address=draft.bill_to,
+        delivery_option=draft.delivery_option,
+        notes=(request.notes or "").strip(),
+        shipping_waived=request.waive_shipping,
         placed_at=now,
         created_at=now,
         **totals.as_dict(),
     )
-    by_id = {sku.pk: sku for sku in skus.values()}
-    order_lines = [
+    draft.order, draft.totals = order, totals
+    draft.lines = [
         OrderLine(
             pk=line_id,
             order=order,
@@ -477,7 +556,7 @@ def _place_unwrapped(
             sku_id=a.sku_id,
             sku_code=by_id[a.sku_id].code,
             name=by_id[a.sku_id].name[:200],
-            is_physical=physical[a.sku_id],
+            is_physical=by_id[a.sku_id].is_physical,
             quantity=a.quantity,
             unit_price=a.unit_price,
             discount=a.discount,
@@ -488,9 +567,132 @@ def _place_unwrapped(
         for line_id, a in zip(line_ids, amounts, strict=True)
     ]
 
-    # Allocate before anything is inserted: the rows go in once, in their final state.
-    parts = stock_allocate(order=order, lines=order_lines, actor=actor)
 
+def _place_many(
+    *, requests: list[PlaceRequest], actor: Actor, writes: Writes | None
+) -> list[tuple[Order, bool] | ApplicationError]:
+    outcomes: list[tuple[Order, bool] | ApplicationError | None] = [None] * len(requests)
+    drafts: list[_Draft] = []
+    sent: set[tuple[int, str]] = set()
+    for index, request in enumerate(requests):
+        draft = _Draft(index, request, _clean_external_id(request.external_id))
+        try:
+            _clean_request(draft)
+            key = (request.channel.pk, draft.external_id or "")
+            if draft.external_id is not None and key in sent:
+                raise Conflict(
+                    f"External id {draft.external_id} appears twice in one batch.",
+                    code=errors.DUPLICATE_EXTERNAL_ID,
+                )
+            sent.add(key)
+        except ApplicationError as exc:
+            outcomes[index] = exc
+            continue
+        drafts.append(draft)
+    if drafts:
+        _place_drafts(drafts, outcomes=outcomes, actor=actor, writes=writes)
+    return [o for o in outcomes if o is not None]
+
+
+def _place_drafts(
+    drafts: list[_Draft],
+    *,
+    outcomes: list[tuple[Order, bool] | ApplicationError | None],
+    actor: Actor,
+    writes: Writes | None,
+) -> None:
+    read = _intake_read(
+        codes={r["sku"] for d in drafts for r in d.requested},
+        currencies={d.currency for d in drafts},
+        orders=len(drafts),
+        lines=sum(len(d.requested) for d in drafts),
+        external_ids={(d.request.channel.pk, d.external_id) for d in drafts if d.external_id},
+    )
+    resent = {
+        d.index: read.existing[(d.request.channel.pk, d.external_id)]
+        for d in drafts
+        if d.external_id and (d.request.channel.pk, d.external_id) in read.existing
+    }
+    if resent:
+        found = Order.objects.in_bulk(list(resent.values()))
+        for index, pk in resent.items():
+            outcomes[index] = (found[pk], False)
+    now = timezone.now()
+    by_currency: dict[str, dict[str, SkuRow]] = {}
+    line_ids = iter(read.line_ids)
+    fresh: list[_Draft] = []
+    n = -1
+    for draft in drafts:
+        if draft.index in resent:
+            continue
+        n += 1  # numbers and ids go to the new orders only (re-sends spend none elsewhere)
+        ids = [next(line_ids) for _ in draft.requested]
+        if draft.currency not in by_currency:
+            by_currency[draft.currency] = read.skus_in(draft.currency)
+        try:
+            _draft_order(
+                draft, skus=by_currency[draft.currency], number=read.numbers[n],
+                order_id=read.order_ids[n], line_ids=ids, now=now,
+            )  # fmt: skip
+        except ApplicationError as exc:
+            outcomes[draft.index] = exc
+            continue
+        fresh.append(draft)
+
+    # Allocate before anything is inserted: the rows go in once, in their final state.
+    own = writes is None
+    batch = Writes() if writes is None else writes
+    allocated = stock_allocate_many(
+        orders=[(d.order, d.lines) for d in fresh],
+        actor=actor,
+        writes=batch,  # type: ignore[misc]
+    )
+    placed_orders: list[Order] = []
+    placed_lines: list[OrderLine] = []
+    events: list[OrderEvent] = []
+    announced: list[hooks.PlacedOrder] = []
+    for draft, parts in zip(fresh, allocated, strict=True):
+        order = draft.order
+        assert order is not None
+        if isinstance(parts, Exception):
+            outcomes[draft.index] = parts
+            continue
+        events += _intake_events(order, draft, parts, actor=actor)
+        placed_orders.append(order)
+        placed_lines += draft.lines
+        outcomes[draft.index] = (order, True)
+        if order.status == OrderStatus.ALLOCATED:
+            refs = {line.stock_ref: line for line in draft.lines}
+            announced.append(
+                hooks.PlacedOrder(
+                    order=order,
+                    lines=draft.lines,
+                    allocated=[
+                        (refs[p["line_ref"]], p["warehouse_id"], p["quantity"])
+                        for p in parts
+                        if "warehouse_id" in p
+                    ],
+                )
+            )
+
+    # The orders, their lines, their history rows and the events — with the stock writes
+    # and whatever the orders_placed callbacks add — in one statement on PostgreSQL.
+    batch.insert_with_history(Order, placed_orders, date=now)
+    batch.insert_with_history(OrderLine, placed_lines, date=now)
+    batch.insert(OrderEvent, events)
+    if announced:
+        for callback in hooks.orders_placed:
+            callback(placed=announced, actor=actor, writes=batch)
+    if own:
+        batch.run()
+
+
+def _intake_events(
+    order: Order, draft: _Draft, parts: list[dict[str, Any]], *, actor: Actor
+) -> list[OrderEvent]:
+    """The order's timeline from intake, moving its status: placed, confirmed (or payment
+    pending), the allocation, then allocated or backordered."""
+    request = draft.request
     events = [
         transition(
             order,
@@ -498,13 +700,13 @@ def _place_unwrapped(
             actor=actor,
             save=False,
             payload={
-                "totals": totals.as_dict(),
-                "lines": len(order_lines),
-                **({"shipping_waived": True} if waive_shipping else {}),
+                "totals": draft.totals.as_dict(),
+                "lines": len(draft.lines),
+                **({"shipping_waived": True} if request.waive_shipping else {}),
             },
         )
     ]
-    if payment_pending:
+    if request.payment_pending:
         events.append(transition(order, OrderStatus.PAYMENT_PENDING, actor=actor, save=False))
     else:
         events.append(transition(order, OrderStatus.CONFIRMED, actor=actor, save=False))
@@ -514,27 +716,23 @@ def _place_unwrapped(
                 order=order, kind=OrderEventKind.ALLOCATION, actor=actor, payload={"parts": parts}
             )
         )
-    if not payment_pending:
-        events.append(transition(order, status_from_lines(order_lines), actor=actor, save=False))
-
-    # The order, its lines, their history rows and the events: one statement on PostgreSQL.
-    writes = Writes()
-    writes.insert_with_history(Order, [order], date=now)
-    writes.insert_with_history(OrderLine, order_lines, date=now)
-    writes.insert(OrderEvent, events)
-    writes.run()
-    if order.status == OrderStatus.ALLOCATED:
-        notify_allocated(order=order, lines=order_lines, actor=actor)
-    return order, True
+    if not request.payment_pending:
+        events.append(transition(order, status_from_lines(draft.lines), actor=actor, save=False))
+    return events
 
 
 # Intake is a top-level entry point: nobody may nest it in a bigger transaction by accident.
-_place = transaction.atomic(durable=True)(_place_unwrapped)
+_place_durable = transaction.atomic(durable=True)(
+    lambda *, requests, actor: _place_many(requests=requests, actor=actor, writes=None)
+)
 
 
-def order_place_nested(**kwargs: Any) -> tuple[Order, bool]:
+def order_place_nested(*, actor: Actor, **kwargs: Any) -> tuple[Order, bool]:
     """Intake inside a caller's transaction, as a savepoint: only for seeders that already
     run in one (``manage.py demo`` wraps each app's seeder). Everything else uses
     ``order_place``."""
     with transaction.atomic():
-        return _place_unwrapped(**kwargs)
+        (outcome,) = _place_many(requests=[PlaceRequest(**kwargs)], actor=actor, writes=None)
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome

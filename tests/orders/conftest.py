@@ -30,22 +30,32 @@ def backorder_channel(db: Any) -> Any:
 
 @pytest.fixture
 def allocated_calls() -> Any:
-    """Registers an order_allocated callback for the test and returns the orders it saw."""
+    """Registers order_allocated and orders_placed (intake) callbacks for the test and returns
+    the orders they saw, with their lines' allocated units."""
     seen: list[Any] = []
 
     def callback(*, order: Any, actor: Any) -> None:
         seen.append((order.number, [line.allocated_quantity for line in order.lines.all()]))
 
+    def placed_callback(*, placed: Any, actor: Any, writes: Any) -> None:
+        for item in placed:
+            seen.append((item.order.number, [line.allocated_quantity for line in item.lines]))
+
     hooks.order_allocated.register(callback)
+    hooks.orders_placed.register(placed_callback)
     yield seen
     hooks.order_allocated.unregister(callback)
+    hooks.orders_placed.unregister(placed_callback)
 
 
 @pytest.fixture
 def without_upper_hooks() -> Any:
     """Measure orders (and inventory) alone: the callbacks apps above registered (fulfillment's
     order_allocated, billing's tax calculator) are set aside for the test."""
-    saved = {registry: list(registry) for registry in (hooks.order_allocated, hooks.tax_calculator)}
+    saved = {
+        registry: list(registry)
+        for registry in (hooks.order_allocated, hooks.orders_placed, hooks.tax_calculator)
+    }
     for registry, callbacks in saved.items():
         for callback in callbacks:
             registry.unregister(callback)
