@@ -52,7 +52,7 @@ from .models import (
     RunTrigger,
 )
 from .snapshot import preview_dump
-from .steps import Context, drive, record_event
+from .steps import Context, drive, orders_for_paid_batch, record_event
 
 logger = logging.getLogger(__name__)
 R = RenewalState
@@ -436,9 +436,15 @@ def renewal_run_execute(
                     if c.renewal.state in (R.SKIPPED, R.ERRORED):
                         finish(c.renewal, c.renewal.state)  # settled by the claim itself
                 _charge_batch([c.renewal for c in claimed], ctx, concurrency=max(threads, 1))
-                drive_all(
-                    [c.renewal for c in claimed if c.renewal.state not in (R.SKIPPED, R.ERRORED)]
-                )
+                active = [
+                    c.renewal for c in claimed if c.renewal.state not in (R.SKIPPED, R.ERRORED)
+                ]
+                # What the batch charge paid is ordered as a batch; the rest one by one.
+                rest = orders_for_paid_batch(active, ctx)
+                for renewal in active:
+                    if renewal.state == R.DONE:
+                        finish(renewal, R.DONE)
+                drive_all(rest)
             finally:
                 lease.lease_release(ids)
     except BaseException as exc:

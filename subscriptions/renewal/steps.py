@@ -427,6 +427,162 @@ def step_order(renewal: Renewal, ctx: Context) -> None:
         move(renewal, R.ORDERED, R.ALLOCATED, R.DONE, **done)
 
 
+def _order_request(renewal: Renewal, ctx: Context) -> Any:
+    """The renewal's order as ``orders.services.PlaceRequest`` (priced from the plan)."""
+    from orders.services import PlaceRequest
+
+    preview = _preview(renewal)
+    subscription = _subscription(renewal)
+    return PlaceRequest(
+        channel=renewal_channel(subscription, ctx.channels),
+        external_id=order_external_id(renewal),
+        customer=subscription.customer,
+        lines=[
+            {"sku": item.sku_code, "quantity": item.quantity, "unit_price": 0}
+            for item in preview.items
+        ],
+        shipping_address=subscription.shipping_address,
+        currency=subscription.currency,
+        notes=f"Renewal of SUB-{subscription.pk} for {renewal.period_start.isoformat()}",
+        origin="subscription",
+        subscription_id=subscription.pk,
+        trust_prices=True,
+    )
+
+
+def _paid_by_batch(renewal: Renewal) -> bool:
+    """Freshly charged by the run's batch (or nothing to charge) and now paid in full."""
+    from billing.models import IN_FLIGHT_STATES
+
+    invoice = getattr(renewal, "_invoice_cache", None)
+    attempt = getattr(renewal, "_batch_attempt", None)
+    if renewal.state != R.INVOICED or invoice is None or not _invoice_paid(invoice):
+        return False
+    return attempt is None or attempt.state not in IN_FLIGHT_STATES
+
+
+def _hops(renewal: Renewal, *states: str) -> None:
+    current = renewal.state
+    for hop in states:
+        check_transition(ALLOWED_TRANSITIONS, entity="Renewal", current=current, target=hop)
+        current = hop
+    renewal.state = current
+
+
+def orders_for_paid_batch(renewals: list[Renewal], ctx: Context) -> list[Renewal]:
+    """The charge → order → allocation → shipment steps of a claimed batch at once: every
+    renewal the batch charge paid gets its order through ``orders_place_many`` (one read,
+    one allocation, one write for the batch, shipments planned in it) and its state moved
+    to done (or charged, when its order was refused) in the same transaction. Returns the
+    renewals left to drive one by one: those not paid by the batch, and those whose order
+    was refused (``step_order`` retries it and records the error). If the batch fails as a
+    whole nothing of it is kept, and every renewal is driven one by one."""
+    from oms.core.bulk import Writes
+    from orders.services import orders_place_many
+
+    paid = [r for r in renewals if _paid_by_batch(r)]
+    if not paid:
+        return renewals
+    now = timezone.now()
+    with_items = [r for r in paid if _preview(r).items]
+    # Built before the batch's transaction: the run's channel cache must never hold a
+    # channel created inside a transaction that may roll back.
+    requests = [_order_request(r, ctx) for r in with_items]
+    try:
+        with transaction.atomic():
+            outcomes = orders_place_many(requests=requests, actor=ctx.actor)
+            placed = {
+                r.pk: outcome
+                for r, outcome in zip(with_items, outcomes, strict=True)
+                if not isinstance(outcome, Exception)
+            }
+            shipments = _shipment_ids_of([order.pk for order, _ in placed.values()])
+            changed, events, notices = _settle_paid(paid, placed, shipments, ctx=ctx, now=now)
+            writes = Writes()
+            writes.update(Renewal, changed, _SETTLED_FIELDS)
+            writes.insert(RenewalEvent, events)
+            writes.run()
+            for renewal_id in notices:
+                on_commit(send_backorder_notice, renewal_id)
+    except Exception:  # noqa: BLE001 - each renewal goes the one-by-one way instead
+        logger.warning("Batch ordering failed; ordering renewal by renewal", exc_info=True)
+        for r in paid:
+            r.refresh_from_db(fields=["state"])
+        return renewals
+    for r in paid:
+        r._batch_attempt = None  # type: ignore[attr-defined]
+    ctx.count("backordered", len(notices))
+    return [r for r in renewals if r.state != R.DONE]
+
+
+_SETTLED_FIELDS = [
+    "state", "payment_attempt_id", "charged_at", "order_id", "order_number", "ordered_at",
+    "finished_at", "backordered", "shipment_ids", "updated_at",
+]  # fmt: skip
+
+
+def _settle_paid(
+    paid: list[Renewal],
+    placed: dict[int, tuple[Any, bool]],
+    shipments: dict[int, list[int]],
+    *,
+    ctx: Context,
+    now: Any,
+) -> tuple[list[Renewal], list[RenewalEvent], list[int]]:
+    """Move each paid renewal on in memory: to done through the steps its order took, or
+    to charged when its order was refused. Returns (renewals, events, backorder notices)."""
+    from orders.models import OrderStatus
+
+    events: list[RenewalEvent] = []
+    notices: list[int] = []
+    for renewal in paid:
+        attempt = getattr(renewal, "_batch_attempt", None)
+        if attempt is not None:
+            renewal.payment_attempt_id = attempt.pk
+        renewal.charged_at = now
+        renewal.updated_at = now
+        _hops(renewal, R.CHARGED)
+        if not _preview(renewal).items:
+            _hops(renewal, R.DONE)
+            renewal.finished_at = now
+            continue
+        if renewal.pk not in placed:
+            continue  # refused: step_order tries again and records why
+        order, _ = placed[renewal.pk]
+        renewal.order_id, renewal.order_number = order.pk, order.number
+        renewal.ordered_at = renewal.finished_at = now
+        if order.status == OrderStatus.BACKORDERED:
+            _hops(renewal, R.ORDERED, R.BACKORDERED, R.DONE)
+            renewal.backordered = True
+            events.append(
+                RenewalEvent(
+                    renewal=renewal, kind=RenewalEventKind.BACKORDERED,
+                    message=f"Order {order.number} is waiting for stock.",
+                    payload={"order_id": order.pk}, created_at=now, **ctx.actor.as_fields(),
+                )
+            )  # fmt: skip
+            notices.append(renewal.pk)
+        elif shipments.get(order.pk):
+            renewal.shipment_ids = shipments[order.pk]
+            _hops(renewal, R.ORDERED, R.ALLOCATED, R.SHIPMENT_CREATED, R.DONE)
+        else:
+            _hops(renewal, R.ORDERED, R.ALLOCATED, R.DONE)
+    return paid, events, notices
+
+
+def _shipment_ids_of(order_ids: list[int]) -> dict[int, list[int]]:
+    try:
+        from fulfillment.models import Shipment
+    except ImportError:  # fulfillment not installed yet
+        return {}
+    found: dict[int, list[int]] = {}
+    for order_id, pk in (
+        Shipment.objects.filter(order_id__in=order_ids).order_by("pk").values_list("order_id", "pk")
+    ):
+        found.setdefault(order_id, []).append(pk)
+    return found
+
+
 def _shipment_ids(order: Any) -> list[int]:
     try:
         from fulfillment.models import Shipment

@@ -89,6 +89,10 @@ def staff_client(client, django_user_model):
     return client
 
 
+def _batch_down(**kwargs):
+    raise RuntimeError("batch ordering unavailable")
+
+
 def test_admin_lists_runs_with_counts_and_drills_down_to_errors(
     staff_client, box_plan, catalog, gateway, monkeypatch, django_assert_max_num_queries
 ):
@@ -106,6 +110,8 @@ def test_admin_lists_runs_with_counts_and_drills_down_to_errors(
         return real(**kwargs)
 
     monkeypatch.setattr(order_services, "order_place_or_get", flaky)
+    # The batch ordering path is down too, so each renewal is ordered on its own.
+    monkeypatch.setattr(order_services, "orders_place_many", _batch_down)
     run = __import__("subscriptions.renewal.cycle", fromlist=["x"]).renewal_run_execute(
         as_of=D(2026, 1, 15)
     )

@@ -181,3 +181,47 @@ def test_the_run_reports_the_time_spent_waiting_on_the_rate_limiter(box_plan):
     assert run.renewed == 5 and len(limited.calls_to("charge_off_session")) == 5
     # Five charges at 20/s with a burst of one: at least four waits of about 50 ms.
     assert run.rate_limit_wait_seconds >= Decimal("0.15")
+
+
+def test_a_batch_orders_together_and_a_refused_order_errors_alone(
+    box_plan, catalog, gateway, django_capture_on_commit_callbacks
+):
+    """The paid renewals of a claim are ordered as one batch (``orders_place_many``): the
+    allocated ones get their parcels, the short one is backordered and told, and one whose
+    order is refused (its SKU was withdrawn from sale) is retried on its own and recorded as
+    errored — without taking the others down."""
+    from fulfillment.models import Shipment
+    from tests.factories.inventory import SkuFactory
+    from tests.factories.subscriptions import make_plan
+
+    withdrawn = SkuFactory(code="WITHDRAWN", price=500)
+    ok = [subscribe(box_plan) for _ in range(3)]
+    short = subscribe(make_plan(price=900, items=[(catalog["rare"], 1)]))
+    refused = subscribe(make_plan(price=700, items=[(withdrawn, 1)]))
+    withdrawn.is_active = False
+    withdrawn.save(update_fields=["is_active"])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run = renewal_run_execute(as_of=D(2026, 1, 15), batch_size=10)
+
+    run.refresh_from_db()
+    assert (run.due, run.renewed, run.backordered, run.errored) == (5, 4, 1, 1)
+    for sub in ok:
+        renewal = Renewal.objects.get(subscription=sub)
+        order = Order.objects.get(pk=renewal.order_id)
+        assert renewal.state == RenewalState.DONE and order.status == OrderStatus.ALLOCATED
+        assert renewal.shipment_ids == list(
+            Shipment.objects.filter(order=order).order_by("pk").values_list("pk", flat=True)
+        )
+        assert renewal.payment_attempt_id and renewal.charged_at and renewal.ordered_at
+    backordered = Renewal.objects.get(subscription=short)
+    assert backordered.state == RenewalState.DONE and backordered.backordered
+    assert [m.to for m in mail.outbox if "waiting for stock" in m.subject] == [
+        [short.customer.email]
+    ]
+    errored = Renewal.objects.get(subscription=refused)
+    assert errored.state == RenewalState.ERRORED and errored.resume_state == RenewalState.CHARGED
+    assert "not for sale" in errored.error and errored.order_id is None
+    assert not Order.objects.filter(subscription_id=refused.pk).exists()
+    # Paid once each, whatever path the order took.
+    assert PaymentAttempt.objects.filter(state="succeeded").count() == 5

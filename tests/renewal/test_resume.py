@@ -14,7 +14,7 @@ import pytest
 from billing.models import Invoice, InvoiceStatus, PaymentAttempt
 from orders.models import Order
 from subscriptions.models import Subscription
-from subscriptions.renewal import steps
+from subscriptions.renewal import cycle, steps
 from subscriptions.renewal.cycle import renewal_run_execute
 from subscriptions.renewal.models import Renewal, RenewalRun, RenewalState
 from tests.renewal.conftest import subscribe
@@ -55,7 +55,11 @@ def _patch_point(monkeypatch: Any, point: str) -> tuple[str, str]:
     if point == "claim":  # inside the claim transaction: everything rolls back
         crash_once(monkeypatch, lifecycle, "subscription_advance_period")
         return ""
-    if point == "before_charge":  # claim committed; the charge step never started
+    if point == "before_charge":  # claim committed; the batch charge never started
+        crash_once(monkeypatch, cycle, "_charge_batch")
+        return RenewalState.INVOICED
+    if point == "before_one_invoice_charge":  # the same on the one-invoice path
+        monkeypatch.setattr(batch, "invoices_pay_batch", _batch_unavailable)
         crash_once(monkeypatch, steps, "step_charge")
         monkeypatch.setitem(steps.STEPS, RenewalState.INVOICED, steps.step_charge)
         return RenewalState.INVOICED
@@ -73,8 +77,12 @@ def _patch_point(monkeypatch: Any, point: str) -> tuple[str, str]:
         crash_once(monkeypatch, steps, "_invoice_paid")
         return RenewalState.INVOICED
     if point == "order_placed_not_recorded":  # order committed, the renewal not moved
+        monkeypatch.setattr(order_services, "orders_place_many", _batch_unavailable)
         crash_once(monkeypatch, order_services, "order_place_or_get", after=True)
         return RenewalState.CHARGED
+    if point == "order_batch_written_not_committed":  # the batch's orders roll back with it
+        crash_once(monkeypatch, steps, "_shipment_ids_of")
+        return RenewalState.INVOICED
     raise AssertionError(point)
 
 
@@ -85,11 +93,13 @@ def _batch_unavailable(**kwargs: Any) -> Any:
 POINTS = [
     "claim",
     "before_charge",
+    "before_one_invoice_charge",
     "attempt_committed",
     "charged_not_recorded",
     "one_invoice_path_charged_not_recorded",
     "invoice_paid_state_not_moved",
     "order_placed_not_recorded",
+    "order_batch_written_not_committed",
 ]
 
 
@@ -138,11 +148,13 @@ def test_an_errored_renewal_is_recorded_and_retried_by_the_operator(box_plan, ga
     import orders.services as order_services
 
     original = order_services.order_place_or_get
+    original_many = order_services.orders_place_many
 
     def broken(**kwargs: Any) -> Any:
         raise RuntimeError("warehouse system down")
 
     monkeypatch.setattr(order_services, "order_place_or_get", broken)
+    monkeypatch.setattr(order_services, "orders_place_many", broken)
     run = renewal_run_execute(as_of=D(2026, 1, 15))
 
     renewal = Renewal.objects.get(subscription=sub)
@@ -154,6 +166,7 @@ def test_an_errored_renewal_is_recorded_and_retried_by_the_operator(box_plan, ga
     assert renewal_run_execute(as_of=D(2026, 1, 16)).due == 0
 
     monkeypatch.setattr(order_services, "order_place_or_get", original)
+    monkeypatch.setattr(order_services, "orders_place_many", original_many)
     renewal_retry(renewal=renewal, actor=Actor.system("tests"), reason="warehouse back")
 
     renewal.refresh_from_db()
