@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from oms.core.api.serializers import ReusedOutputFieldsMixin
+from oms.core.api.serializers import ReusedFieldsMixin
 from orders.models import DeliveryOption, Order, OrderEvent, OrderLine
 
 
@@ -42,7 +42,7 @@ class InlineCustomerSerializer(serializers.Serializer):
     locale = serializers.CharField(max_length=16, required=False)
 
 
-class OrderPlaceSerializer(serializers.Serializer):
+class OrderPlaceSerializer(ReusedFieldsMixin, serializers.Serializer):
     external_id = serializers.CharField(
         max_length=200, required=False, help_text="Your order id; re-sending it returns the order."
     )
@@ -101,7 +101,7 @@ class OrderNoteSerializer(serializers.Serializer):
     text = serializers.CharField(max_length=5000)
 
 
-class OrderLineSerializer(ReusedOutputFieldsMixin, serializers.ModelSerializer):
+class OrderLineSerializer(ReusedFieldsMixin, serializers.ModelSerializer):
     sku = serializers.CharField(source="sku_code")
 
     class Meta:
@@ -124,7 +124,7 @@ class OrderLineSerializer(ReusedOutputFieldsMixin, serializers.ModelSerializer):
         )
 
 
-class OrderEventSerializer(ReusedOutputFieldsMixin, serializers.ModelSerializer):
+class OrderEventSerializer(ReusedFieldsMixin, serializers.ModelSerializer):
     class Meta:
         model = OrderEvent
         fields = ("id", "created_at", "kind", "actor_kind", "actor_label", "message", "payload")
@@ -135,7 +135,7 @@ class OrderCustomerSerializer(serializers.Serializer):
     email = serializers.EmailField()
 
 
-class OrderSerializer(ReusedOutputFieldsMixin, serializers.ModelSerializer):
+class OrderSerializer(ReusedFieldsMixin, serializers.ModelSerializer):
     customer = OrderCustomerSerializer()
     shipping_address = OrderAddressSerializer()
     billing_address = OrderAddressSerializer()

@@ -6,8 +6,8 @@ import pytest
 from rest_framework import serializers
 
 from customers.models import Customer, CustomerReference
-from oms.core.api.serializers import ReusedOutputFieldsMixin
-from orders.api.serializers import OrderSerializer
+from oms.core.api.serializers import ReusedFieldsMixin
+from orders.api.serializers import OrderPlaceSerializer, OrderSerializer
 from orders.models import Order
 from tests.factories.core import ChannelFactory
 from tests.factories.customers import CustomerFactory
@@ -142,7 +142,7 @@ def test_retrieve_has_lines_and_timeline(api_client, channel, sku):
 
 
 def test_order_output_is_what_drf_writes_with_fresh_fields(api_client, channel, sku, monkeypatch):
-    """The order serializers reuse their fields across instances (ReusedOutputFieldsMixin);
+    """The order serializers reuse their fields across instances (ReusedFieldsMixin);
     byte for byte, they answer what DRF answers building the fields for each instance."""
     place_order(
         channel=channel,
@@ -162,12 +162,45 @@ def test_order_output_is_what_drf_writes_with_fresh_fields(api_client, channel, 
     urls = ["/api/v1/orders/", *(f"/api/v1/orders/{o.pk}/" for o in Order.objects.all())]
     reused = [api_client.get(url).content for url in urls]
 
-    monkeypatch.setattr(
-        ReusedOutputFieldsMixin, "_readable_fields", serializers.Serializer._readable_fields
-    )
+    monkeypatch.setattr(ReusedFieldsMixin, "fields", serializers.Serializer.fields)
     assert [api_client.get(url).content for url in urls] == reused
     order = Order.objects.get(pk=placed.json()["id"])
     assert OrderSerializer(order).data == placed.json()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"customer_id": 1, "lines": [{"sku": " A-1 ", "quantity": 2}], "shipping_address": ADDRESS},
+        {
+            "external_id": "  X  ",
+            "customer": {"email": "a@example.com", "external_id": "C", "locale": "de"},
+            "currency": "eur",
+            "lines": [{"sku": "A", "quantity": "3", "unit_price": 5, "discount": 0}] * 3,
+            "shipping_address": {**ADDRESS, "phone": ""},
+            "billing_address": ADDRESS,
+            "delivery_option": "express",
+            "notes": " n ",
+            "expected_total": 10,
+            "payment_pending": "true",
+            "ignored": 1,
+        },
+        {"customer_id": 1, "customer": {"email": "a@example.com"}, "lines": []},
+        {"customer": {"email": "nope"}, "lines": [{"sku": "", "quantity": 0}] * 201},
+        {"lines": "x", "shipping_address": {"line1": None}, "delivery_option": "teleport"},
+        {"lines": [{"quantity": -1, "sku": "x" * 65}], "billing_address": [], "notes": None},
+        [],
+    ],
+)
+def test_order_input_is_what_drf_validates_with_fresh_fields(body, monkeypatch):
+    def validate():
+        data = OrderPlaceSerializer(data=body)
+        valid = data.is_valid()
+        return valid, data.errors, data.validated_data if valid else None
+
+    reused = validate()
+    monkeypatch.setattr(ReusedFieldsMixin, "fields", serializers.Serializer.fields)
+    assert validate() == reused
 
 
 def test_list_filters(api_client, channel, sku):

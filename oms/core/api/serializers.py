@@ -2,28 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
-from rest_framework.fields import Field
+from rest_framework.utils.serializer_helpers import BindingDict
 
 
-class ReusedOutputFieldsMixin:
-    """Output at a fraction of the cost, byte-for-byte as DRF writes it.
-
-    DRF builds a serializer's fields anew for every instance it serializes (a ModelSerializer
-    introspects its model and deep-copies every declared field, nested serializers included),
-    which costs more than the rest of a typical response. With this mixin the readable fields
-    are built once per class, on a template instance, and reused; ``to_representation`` is
-    DRF's own, so the output is unchanged. Only for output serializers whose fields read
-    nothing from ``context`` or ``parent`` (plain, nested and list fields do not)."""
+class ReusedFieldsMixin:
+    # A serializer whose fields are built once per class, not once per use.
+    #
+    # DRF builds a serializer's fields anew for every instance (a ModelSerializer introspects
+    # its model; every declared field, nested serializers included, is deep-copied): on the
+    # intake path that cost more than validating the input and writing the output together.
+    # With this mixin ``fields`` is built once, on a template instance of the class, and
+    # shared; DRF's own validation and ``to_representation`` run on it unchanged, so input
+    # errors, validated data and output are what DRF gives. Only for serializers whose fields
+    # are the same for every use and read nothing per use from ``context``, ``partial`` or
+    # ``parent`` (plain, nested and list fields read none), and that nobody alters per use.
+    # (A comment, not a docstring: drf-spectacular would describe every schema with it.)
 
     @property
-    def _readable_fields(self) -> Iterable[Field]:
+    def fields(self) -> BindingDict:
         cls = type(self)
-        fields = cls.__dict__.get("_reused_readable_fields")
+        fields = cls.__dict__.get("_reused_fields")
         if fields is None:
             template: Any = cls()
-            fields = tuple(f for f in template.fields.values() if not f.write_only)
-            cls._reused_readable_fields = fields  # type: ignore[attr-defined]
+            fields = BindingDict(template)
+            for name, field in template.get_fields().items():
+                fields[name] = field
+            cls._reused_fields = fields  # type: ignore[attr-defined]
         return fields
