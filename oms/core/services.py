@@ -148,12 +148,12 @@ def _claim(record: IdempotencyRecord) -> bool:
 def idempotency_complete(*, record: IdempotencyRecord, status: int, body: Any) -> None:
     """Store the answer to replay: ``body`` is the response's data (anything
     DjangoJSONEncoder writes), encoded once, in one UPDATE."""
-    text = json.dumps(body, cls=DjangoJSONEncoder)
+    text = None if body is None else json.dumps(body, cls=DjangoJSONEncoder)  # None: SQL NULL
     if not is_postgres():
         IdempotencyRecord.objects.filter(pk=record.pk).update(
             state=IdempotencyRecord.State.COMPLETE,
             response_status=status,
-            response_body=json.loads(text),
+            response_body=None if text is None else json.loads(text),
             updated_at=timezone.now(),
         )
         return

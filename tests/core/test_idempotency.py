@@ -156,3 +156,14 @@ def test_claim_and_completion_store_what_a_retry_replays(channel):
     stored = IdempotencyRecord.objects.get(pk=record.pk)
     assert (stored.state, stored.response_status, stored.response_body) == ("complete", 201, body)
     assert stored.created_at <= stored.updated_at
+
+
+@pytest.mark.django_db
+def test_an_empty_answer_is_stored_as_null(channel):
+    from oms.core.services import idempotency_begin, idempotency_complete
+
+    record, _ = idempotency_begin(
+        channel=channel, key="k-7", method="POST", path="/", request_hash="h"
+    )
+    idempotency_complete(record=record, status=204, body=None)
+    assert IdempotencyRecord.objects.filter(pk=record.pk, response_body__isnull=True).exists()
