@@ -22,6 +22,8 @@ released (fulfillment drops the parcels it planned). ``refund_requester`` runs a
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -111,3 +113,23 @@ orders_placed = Registry("orders_placed")
 order_cancelled = Registry("order_cancelled")
 refund_requester = Registry("refund_requester")
 tax_calculator = Registry("tax_calculator")
+
+
+_batch_cache: ContextVar[dict[str, Any] | None] = ContextVar("orders_batch_cache", default=None)
+
+
+@contextmanager
+def batch_scope() -> Iterator[None]:
+    """Intake of one batch: callbacks may keep what they read for the batch's other orders
+    in ``batch_cache()`` (billing keeps its tax rates), and it is gone when the batch is."""
+    token = _batch_cache.set({})
+    try:
+        yield
+    finally:
+        _batch_cache.reset(token)
+
+
+def batch_cache() -> dict[str, Any]:
+    """The current intake batch's cache, or a fresh, throw-away dict outside a batch."""
+    cache = _batch_cache.get()
+    return {} if cache is None else cache

@@ -13,6 +13,7 @@ from django.db import transaction
 from oms.core.actors import Actor
 from oms.core.errors import Conflict, ValidationError
 from oms.core.transactions import on_commit
+from orders import hooks as order_hooks
 
 from ..models import (
     BillingAccount,
@@ -60,7 +61,8 @@ def order_tax_calculator(
     """``orders.hooks.tax_calculator``: tax per order line and on shipping, each rounded once
     by the written rule (``billing.tax``). Orders price exclusive of tax, so the rate is
     applied on top even where a rate is marked inclusive for subscription prices."""
-    resolver = TaxResolver()
+    # The rates read once per intake batch (a renewal batch prices hundreds of orders).
+    resolver = order_hooks.batch_cache().setdefault("billing.tax_resolver", TaxResolver())
     country = (address or {}).get("country", "")
     region = (address or {}).get("region", "")
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import AutoField, Case, Field, Model, Q, Value, When
 from django.db.models.functions import Cast
 from django.db.models.sql import InsertQuery, UpdateQuery
@@ -35,6 +35,7 @@ class _Part:
     # A history part is filled from its source's rows once those are stamped (auto_now).
     history_of: _Part | None = None
     history_date: Any = None
+    with_history: bool = False  # a history part follows, made from these rows
 
     @property
     def is_insert(self) -> bool:
@@ -58,8 +59,21 @@ class Writes:
         return len(self._parts)
 
     def insert(self, model: type[Model], objs: Sequence[Model]) -> None:
-        if objs:
-            self._parts.append(_Part(model, list(objs)))
+        if not objs:
+            return
+        keyed = objs[0].pk is not None
+        for part in self._parts:  # one part per table: a batch adds rows, not statements
+            if (
+                part.model is model
+                and part.is_insert
+                and part.history_of is None
+                and not part.with_history
+                and part.objs
+                and (part.objs[0].pk is not None) == keyed
+            ):
+                part.objs.extend(objs)
+                return
+        self._parts.append(_Part(model, list(objs)))
 
     def insert_with_history(
         self, model: type[Model], objs: Sequence[Model], *, date: Any = None
@@ -70,21 +84,30 @@ class Writes:
             return
         if any(obj.pk is None for obj in objs):
             raise ValueError(f"{model.__name__} rows need their primary key before history.")
-        source = _Part(model, list(objs))
+        for part in self._parts:
+            if part.model is model and part.with_history:
+                part.objs.extend(objs)  # its history part is made from all of them
+                return
+        source = _Part(model, list(objs), with_history=True)
         historical = model.history.model  # type: ignore[attr-defined]
         self._parts += [source, _Part(historical, [], history_of=source, history_date=date)]
 
     def update(self, model: type[Model], objs: Sequence[Model], fields: Sequence[str]) -> None:
         if not fields:
             raise ValueError("update() needs the field names to write.")
-        if objs:
-            self._parts.append(_Part(model, list(objs), list(fields)))
+        if not objs:
+            return
+        for part in self._parts:
+            if part.model is model and part.fields == list(fields):
+                part.objs.extend(objs)
+                return
+        self._parts.append(_Part(model, list(objs), list(fields)))
 
     def run(self) -> None:
         parts, self._parts = self._parts, []
         if not parts:
             return
-        if not is_postgres() or len(parts) == 1:
+        if not is_postgres():
             for part in parts:
                 part.resolve()
                 manager = part.model._default_manager
@@ -96,9 +119,12 @@ class Writes:
         _run_as_one_statement(parts)
 
 
-def history_rows(model: type[Model], objs: Sequence[Model], *, date: Any = None) -> list[Model]:
-    """Unsaved historical "+" rows for freshly inserted ``objs`` (the rows django-simple-
-    history's ``bulk_history_create`` writes)."""
+def history_rows(
+    model: type[Model], objs: Sequence[Model], *, date: Any = None, history_type: str = "+"
+) -> list[Model]:
+    """Unsaved historical rows for ``objs``: "+" for freshly inserted ones (the rows
+    django-simple-history's ``bulk_history_create`` writes), "~" for changed ones (what its
+    ``post_save`` would have written for a ``save``)."""
     historical = model.history.model  # type: ignore[attr-defined]
     date = date or timezone.now()
     rows = []
@@ -112,7 +138,7 @@ def history_rows(model: type[Model], objs: Sequence[Model], *, date: Any = None)
                     obj, "_history_user", historical.get_default_history_user(obj)
                 ),
                 history_change_reason=getattr(obj, "_change_reason", None) or "",
-                history_type="+",
+                history_type=history_type,
                 **{f.attname: getattr(obj, f.attname) for f in historical.tracked_fields},
             )
         )
@@ -128,12 +154,46 @@ def _insert_sql(part: _Part, *, returning: bool) -> tuple[str, tuple[Any, ...]]:
         fields = [f for f in fields if not isinstance(f, AutoField)]
     for obj in part.objs:
         obj._prepare_related_fields_for_save(operation_name="bulk_create")  # type: ignore[attr-defined]
+    fast = _insert_sql_unnest(part, fields, returning=returning)
+    if fast is not None:
+        return fast
     query = InsertQuery(part.model)
     query.insert_values(fields, part.objs, raw=False)
     compiler = query.get_compiler(connection=connection)
     compiler.returning_fields = [opts.pk] if returning else None
     (statement,) = compiler.as_sql()
     return statement[0], tuple(statement[1])
+
+
+def _insert_sql_unnest(
+    part: _Part, fields: list[Field], *, returning: bool
+) -> tuple[str, tuple[Any, ...]] | None:
+    """The INSERT Django's compiler writes for a PostgreSQL bulk insert (``INSERT ... SELECT
+    * FROM UNNEST(arrays)``), with each value prepared exactly as it prepares it
+    (``pre_save`` stamps ``auto_now``, then ``get_db_prep_save``), minus its per-value
+    expression handling — which hot batches never use and which costs more Python than the
+    rest of the batch. None (use Django's compiler) when a value is an expression or a
+    field cannot travel in an array."""
+    conn = connections[DEFAULT_DB_ALIAS]  # the connection itself, not the thread-local proxy
+    types = [_unnest_type(f) for f in fields]
+    if None in types:
+        return None
+    columns: list[list[Any]] = []
+    for f in fields:
+        values = []
+        for obj in part.objs:
+            value = f.pre_save(obj, True)  # type: ignore[arg-type]
+            if hasattr(value, "resolve_expression"):
+                return None
+            values.append(f.get_db_prep_save(value, connection=conn))
+        columns.append(values)
+    qn = connection.ops.quote_name
+    names = ", ".join(qn(str(f.column)) for f in fields)
+    arrays = ", ".join(f"(%s::{t}[])" for t in types)
+    sql = f"INSERT INTO {qn(part.model._meta.db_table)} ({names}) SELECT * FROM UNNEST({arrays})"
+    if returning:
+        sql += f" RETURNING {qn(str(part.model._meta.pk.column))}"
+    return sql, tuple(columns)
 
 
 def _unnest_type(model_field: Field) -> str | None:

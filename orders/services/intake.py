@@ -590,7 +590,8 @@ def _place_many(
             continue
         drafts.append(draft)
     if drafts:
-        _place_drafts(drafts, outcomes=outcomes, actor=actor, writes=writes)
+        with hooks.batch_scope():
+            _place_drafts(drafts, outcomes=outcomes, actor=actor, writes=writes)
     return [o for o in outcomes if o is not None]
 
 

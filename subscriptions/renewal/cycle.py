@@ -37,6 +37,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from oms.core.actors import Actor
+from oms.core.bulk import Writes
 from oms.core.errors import Conflict
 from oms.core.transitions import check_transition
 
@@ -131,6 +132,7 @@ def _claim_batch_tx(
             )
             rows.append((_row(sub, run, preview, missed=missed), sub, preview))
         Renewal.objects.bulk_create([row for row, _, _ in rows])
+        writes = Writes()
         leased.extend(row.pk for row, _, _ in rows)
         lease.lease_acquire(leased)
 
@@ -166,6 +168,7 @@ def _claim_batch_tx(
                 subscription_advance_period(
                     subscription=sub, period_start=preview.period_start, actor=actor,
                     skip=renewal.action == "missed", already_locked=True,
+                    writes=None if careful else writes,
                 )  # fmt: skip
             except Exception as exc:  # noqa: BLE001
                 if sid is None:
@@ -178,10 +181,14 @@ def _claim_batch_tx(
             claimed.append(_Claimed(renewal, sub, preview))
 
         invoiced = [c.renewal for c in claimed if c.renewal.state == R.INVOICED]
-        if invoiced:
-            Renewal.objects.bulk_update(
-                invoiced, ["state", "invoice_id", "invoice_number", "invoiced_at"], batch_size=500
-            )
+        for renewal in invoiced:
+            renewal.updated_at = timezone.now()
+        writes.update(
+            Renewal,
+            invoiced,
+            ["state", "invoice_id", "invoice_number", "invoiced_at", "updated_at"],
+        )
+        writes.run()  # the subscriptions advanced and the renewals invoiced: one statement
         errored = [c.renewal for c in claimed if c.renewal.state == R.ERRORED and c.renewal.pk]
         if careful and errored:
             Renewal.objects.bulk_update(errored, ["state", "error", "resume_state", "finished_at"])

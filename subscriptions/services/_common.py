@@ -96,7 +96,23 @@ def event(
     message: str = "",
     payload: dict[str, Any] | None = None,
 ) -> SubscriptionEvent:
-    return SubscriptionEvent.objects.create(
+    row = event_row(
+        subscription=subscription, kind=kind, actor=actor, message=message, payload=payload
+    )
+    row.save(force_insert=True)
+    return row
+
+
+def event_row(
+    *,
+    subscription: Subscription,
+    kind: str,
+    actor: Actor,
+    message: str = "",
+    payload: dict[str, Any] | None = None,
+) -> SubscriptionEvent:
+    """The event ``event`` writes, unsaved (for a caller that writes in bulk)."""
+    return SubscriptionEvent(
         subscription=subscription,
         kind=kind,
         message=message,

@@ -14,6 +14,7 @@ from django.utils import timezone
 from customers.models import Address, AddressKind, Customer, CustomerStatus
 from customers.selectors import customer_default_address
 from oms.core.actors import Actor
+from oms.core.bulk import Writes, history_rows
 from oms.core.errors import Conflict, ValidationError
 from oms.core.models import Channel
 
@@ -24,6 +25,7 @@ from ..models import (
     ProrationAdjustment,
     ScheduledChange,
     Subscription,
+    SubscriptionEvent,
     SubscriptionEventKind,
     SubscriptionStatus,
 )
@@ -34,6 +36,7 @@ from ._common import (
     ChangePreview,
     apply_changes,
     event,
+    event_row,
     guard,
     lock,
     period_total,
@@ -610,6 +613,7 @@ def subscription_advance_period(
     actor: Actor,
     skip: bool = False,
     already_locked: bool = False,
+    writes: Writes | None = None,
 ) -> Subscription:
     """Move the subscription past the period starting ``period_start`` once its renewal is
     done (or skipped). Called by the renewal cycle after it invoiced ``renewal_preview``.
@@ -625,7 +629,9 @@ def subscription_advance_period(
 
     ``already_locked=True`` skips re-reading the row: only for a caller that, in the current
     transaction, locked it FOR UPDATE and loaded it with ``selectors.with_renewal_data`` (the
-    renewal claim does both), saving the reload on the nightly hot path."""
+    renewal claim does both), saving the reload on the nightly hot path. ``writes``: the
+    claim's batch (``oms.core.bulk``): the common case's UPDATE, history row and event go
+    into it, to be written with the rest of the batch before its transaction commits."""
     if not already_locked:
         subscription = lock(subscription)
     s = subscription
@@ -731,8 +737,9 @@ def subscription_advance_period(
     ]
     if outcome == Outcome.SKIP:
         s.period_billed = None
-        s.save(update_fields=fields)
-        event(
+        _save(s, fields, writes)
+        _event(
+            writes,
             subscription=s,
             kind=SubscriptionEventKind.PERIOD_SKIPPED,
             actor=actor,
@@ -742,8 +749,9 @@ def subscription_advance_period(
     plan_line = next(line for line in preview.lines if line.kind == "plan")
     s.period_billed = plan_line.amount
     s.cycles_completed += 1
-    s.save(update_fields=fields)
-    event(
+    _save(s, fields, writes)
+    _event(
+        writes,
         subscription=s,
         kind=SubscriptionEventKind.RENEWED,
         actor=actor,
@@ -757,6 +765,26 @@ def subscription_advance_period(
         },
     )
     return s
+
+
+def _save(s: Subscription, fields: list[str], writes: Writes | None) -> None:
+    """``s.save(update_fields=fields)``, or the same UPDATE and history row into ``writes``."""
+    if writes is None:
+        s.save(update_fields=fields)
+        return
+    s.updated_at = timezone.now()
+    writes.update(Subscription, [s], fields)
+    writes.insert(
+        Subscription.history.model,  # type: ignore[attr-defined]
+        history_rows(Subscription, [s], date=s.updated_at, history_type="~"),
+    )
+
+
+def _event(writes: Writes | None, **kwargs: Any) -> None:
+    if writes is None:
+        event(**kwargs)
+    else:
+        writes.insert(SubscriptionEvent, [event_row(**kwargs)])
 
 
 @transaction.atomic
