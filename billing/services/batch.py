@@ -18,14 +18,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
 from oms.core.actors import Actor
-from oms.core.db import is_postgres
+from oms.core.bulk import Writes
 from oms.core.errors import ApplicationError, Conflict
 
 from .. import errors
@@ -160,8 +159,10 @@ def _begin(*, items: dict[int, BatchItem], actor: Actor, trigger: str) -> list[P
                 payment_method=pm, stripe_payment_method_id=pm_id,
             )  # fmt: skip
             attempts.append(attempt)
-    PaymentAttempt.objects.bulk_create(attempts)
-    BillingEvent.objects.bulk_create(
+    writes = Writes()
+    writes.insert(PaymentAttempt, attempts)
+    writes.insert(
+        BillingEvent,
         [
             build_event(
                 kind=BillingEventKind.PAYMENT_STARTED,
@@ -175,8 +176,9 @@ def _begin(*, items: dict[int, BatchItem], actor: Actor, trigger: str) -> list[P
                 },
             )
             for a in attempts
-        ]
+        ],
     )
+    writes.run()
     return attempts
 
 
@@ -271,65 +273,20 @@ def _complete_successes(
                 )
             attempts.append(attempt)
             rows.append(invoice)
-        # One UPDATE ... FROM (VALUES ...) per table: bulk_update's CASE expressions cost
-        # more Python than the whole rest of the batch.
-        _update_from_values(
-            PaymentAttempt._meta.db_table,
-            (
-                "state",
-                "stripe_payment_intent_id",
-                "stripe_charge_id",
-                "client_secret",
-                "completed_at",
-                "updated_at",
-            ),
-            ("text", "text", "text", "text", "timestamptz", "timestamptz"),
-            [
-                (
-                    a.pk,
-                    a.state,
-                    a.stripe_payment_intent_id,
-                    a.stripe_charge_id,
-                    a.client_secret,
-                    a.completed_at,
-                    a.updated_at,
-                )
-                for a in attempts
-            ],
+        # One statement: the attempts, the invoices (UNNEST updates) and the timeline.
+        writes = Writes()
+        writes.update(
+            PaymentAttempt,
+            attempts,
+            ["state", "stripe_payment_intent_id", "stripe_charge_id", "client_secret",
+             "completed_at", "updated_at"],
+        )  # fmt: skip
+        writes.update(
+            Invoice, rows, ["amount_paid", "amount_due", "status", "paid_at", "updated_at"]
         )
-        _update_from_values(
-            Invoice._meta.db_table,
-            ("amount_paid", "amount_due", "status", "paid_at", "updated_at"),
-            ("bigint", "bigint", "text", "timestamptz", "timestamptz"),
-            [(i.pk, i.amount_paid, i.amount_due, i.status, i.paid_at, i.updated_at) for i in rows],
-        )
-        BillingEvent.objects.bulk_create(events)
+        writes.insert(BillingEvent, events)
+        writes.run()
         done.extend(attempts)
     for attempt, result in leftovers:
         done.append(payment_attempt_complete(attempt=attempt, result=result, actor=actor))
     return done
-
-
-def _update_from_values(
-    table: str, columns: Sequence[str], types: Sequence[str], rows: Sequence[Sequence[Any]]
-) -> None:
-    """``UPDATE table SET col = v.col ... FROM (VALUES (id, ...), ...) v WHERE table.id = v.id``."""
-    if not rows:
-        return
-    qn = connection.ops.quote_name
-    if not is_postgres():
-        # Other databases (the SQLite quick start): one UPDATE per row.
-        sets = ", ".join(f"{qn(c)} = %s" for c in columns)
-        with connection.cursor() as cursor:
-            cursor.executemany(
-                f"UPDATE {qn(table)} SET {sets} WHERE id = %s",
-                [[*row[1:], row[0]] for row in rows],
-            )
-        return
-    placeholder = "(%s::bigint, " + ", ".join(f"%s::{t}" for t in types) + ")"
-    values = ", ".join([placeholder] * len(rows))
-    assignments = ", ".join(f"{qn(c)} = v.{qn(c)}" for c in columns)
-    names = ", ".join(["id", *(qn(c) for c in columns)])
-    sql = f"UPDATE {qn(table)} AS t SET {assignments} FROM (VALUES {values}) AS v({names}) WHERE t.id = v.id"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [value for row in rows for value in row])

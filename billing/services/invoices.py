@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from oms.core.actors import Actor
+from oms.core.bulk import Writes
 from oms.core.errors import Conflict, ValidationError
 from oms.core.transactions import on_commit
 from oms.core.transitions import check_transition
@@ -205,15 +206,20 @@ def _build(
 
 
 def _save(drafts: Sequence[_Draft]) -> None:
-    """Three INSERTs for any number of invoices (invoices, lines, timeline rows)."""
-    Invoice.objects.bulk_create([d.invoice for d in drafts])
+    """Two statements for any number of invoices: the invoices (their ids come back), then
+    their lines and timeline rows (``oms.core.bulk``)."""
+    first = Writes()
+    first.insert(Invoice, [d.invoice for d in drafts])
+    first.run()
     for d in drafts:  # the invoices have their ids now
         for line in d.lines:
             line.invoice_id = d.invoice.pk
         for row in d.events:
             row.invoice_id = d.invoice.pk
-    InvoiceLine.objects.bulk_create([line for d in drafts for line in d.lines])
-    BillingEvent.objects.bulk_create([e for d in drafts for e in d.events])
+    rest = Writes()
+    rest.insert(InvoiceLine, [line for d in drafts for line in d.lines])
+    rest.insert(BillingEvent, [e for d in drafts for e in d.events])
+    rest.run()
 
 
 def _create(

@@ -189,9 +189,10 @@ def test_batch_with_concurrent_gateway_calls_charges_each_once(django_capture_on
 
 
 def test_the_portable_update_path_used_on_sqlite_writes_the_same_outcome(monkeypatch):
-    import billing.services.batch as batch
+    import oms.core.bulk as bulk
 
-    monkeypatch.setattr(batch, "is_postgres", lambda conn=None: False)
+    # The batch writes through oms.core.bulk; its portable path is what SQLite runs.
+    monkeypatch.setattr(bulk, "is_postgres", lambda conn=None: False)
     gateway = InProcessGateway()
     invoices = [make_invoice(customer=_customer(gateway), amounts=[1500 + i]) for i in range(2)]
     items = invoices_pay_batch(invoices=invoices, actor=ACTOR, gateway=gateway)
