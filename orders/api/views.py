@@ -109,6 +109,7 @@ class OrderListPlaceView(ChannelAPIView, ListAPIView):
             notes=payload["notes"],
             expected_total=payload.get("expected_total"),
             payment_pending=payload["payment_pending"],
+            prefetch_lines=True,  # the response reads them: no query for what was just written
         )
         if not created:
             order = selectors.order_list_for_channel(channel=self.channel).get(pk=order.pk)

@@ -38,6 +38,7 @@ from ..models import (
     OrderStatus,
 )
 from ._common import (
+    cache_lines,
     clean_address,
     event,
     status_from_lines,
@@ -285,7 +286,8 @@ def _intake_read(
     for row in rows:
         if row[4] is None:
             continue
-        skus[row[5]] = SkuRow(*row[4:10], price=None)  # type: ignore[call-arg]
+        pk, code, name, is_active, is_physical, tax_category = row[4:10]
+        skus[code] = SkuRow(pk, code, name, is_active, is_physical, tax_category, price=None)
         prices[row[5]] = row[10] or {}
     return IntakeRead(
         skus=skus,
@@ -413,8 +415,12 @@ def order_place(
     return order
 
 
-def order_place_or_get(*, actor: Actor, **kwargs: Any) -> tuple[Order, bool]:
-    """``order_place`` returning (order, created)."""
+def order_place_or_get(
+    *, actor: Actor, prefetch_lines: bool = False, **kwargs: Any
+) -> tuple[Order, bool]:
+    """``order_place`` returning (order, created). ``prefetch_lines``: a new order comes back
+    with ``order.lines.all()`` answered from the lines just written, without a query (for a
+    caller that only reads them, like the API's response); otherwise it reads them afresh."""
     request = PlaceRequest(**kwargs)
     try:
         (outcome,) = _place_durable(requests=[request], actor=actor)
@@ -426,6 +432,9 @@ def order_place_or_get(*, actor: Actor, **kwargs: Any) -> tuple[Order, bool]:
         return existing, False
     if isinstance(outcome, Exception):
         raise outcome
+    order, created = outcome
+    if prefetch_lines and created:
+        cache_lines(order, order._intake_lines)  # type: ignore[attr-defined]
     return outcome
 
 
@@ -644,9 +653,9 @@ def _place_drafts(
     own = writes is None
     batch = Writes() if writes is None else writes
     allocated = stock_allocate_many(
-        orders=[(d.order, d.lines) for d in fresh],
+        orders=[(d.order, d.lines) for d in fresh if d.order is not None],
         actor=actor,
-        writes=batch,  # type: ignore[misc]
+        writes=batch,
     )
     placed_orders: list[Order] = []
     placed_lines: list[OrderLine] = []
@@ -661,6 +670,7 @@ def _place_drafts(
         events += _intake_events(order, draft, parts, actor=actor)
         placed_orders.append(order)
         placed_lines += draft.lines
+        order._intake_lines = draft.lines  # type: ignore[attr-defined]
         outcomes[draft.index] = (order, True)
         if order.status == OrderStatus.ALLOCATED:
             refs = {line.stock_ref: line for line in draft.lines}

@@ -285,9 +285,9 @@ def test_placing_over_http_has_a_fixed_query_count(
 ):
     """Authentication 1 (+1 to note the key's use, at most once a minute), Idempotency-Key
     claim 1 (INSERT … ON CONFLICT in autocommit) and completion 1, customer visibility 1,
-    intake 7 (see test_intake), the response's lines 1 (the placed order is a plain
-    instance) = 13, for 1 or 10 lines. The callbacks of billing and fulfillment are theirs
-    to count."""
+    intake 6 (see test_intake); the response reads the lines intake just wrote from memory
+    (``prefetch_lines``) = 11, for 1 or 10 lines. The callbacks of billing and fulfillment
+    are theirs to count."""
     skus = [stocked_sku(quantity=50, warehouse=warehouse) for _ in range(10)]
     customer = CustomerFactory(source_channel=channel)
     for n, key in ((1, "a"), (10, "b")):
@@ -296,7 +296,7 @@ def test_placing_over_http_has_a_fixed_query_count(
             "lines": [{"sku": s.code, "quantity": 1} for s in skus[:n]],
             "shipping_address": ADDRESS,
         }
-        with django_assert_max_num_queries(13):
+        with django_assert_max_num_queries(11):
             response = api_client.post(
                 "/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY=key
             )
