@@ -14,6 +14,8 @@ would refuse the bulk call that broke them.
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,7 +91,7 @@ class Writes:
                 part.objs.extend(objs)  # its history part is made from all of them
                 return
         source = _Part(model, list(objs), with_history=True)
-        historical = model.history.model  # type: ignore[attr-defined]
+        historical = historical_model(model)
         self._parts += [source, _Part(historical, [], history_of=source, history_date=date)]
 
     def update(self, model: type[Model], objs: Sequence[Model], fields: Sequence[str]) -> None:
@@ -119,13 +121,20 @@ class Writes:
         _run_as_one_statement(parts)
 
 
+@functools.cache
+def historical_model(model: type[Model]) -> Any:
+    """django-simple-history's model for ``model``'s history. (``model.history`` builds a
+    new manager class on every access — about a millisecond — so hot paths ask here.)"""
+    return model.history.model  # type: ignore[attr-defined]
+
+
 def history_rows(
     model: type[Model], objs: Sequence[Model], *, date: Any = None, history_type: str = "+"
 ) -> list[Model]:
     """Unsaved historical rows for ``objs``: "+" for freshly inserted ones (the rows
     django-simple-history's ``bulk_history_create`` writes), "~" for changed ones (what its
     ``post_save`` would have written for a ``save``)."""
-    historical = model.history.model  # type: ignore[attr-defined]
+    historical = historical_model(model)
     date = date or timezone.now()
     rows = []
     for obj in objs:
@@ -181,8 +190,17 @@ def _insert_sql_unnest(
     columns: list[list[Any]] = []
     for f in fields:
         values = []
+        plain = _PLAIN_TYPES.get(f.get_internal_type())
+        aware = f.get_internal_type() == "DateTimeField"
         for obj in part.objs:
             value = f.pre_save(obj, True)  # type: ignore[arg-type]
+            if plain is not None and type(value) in plain:
+                # Already what the database takes: get_db_prep_save would hand it back.
+                values.append(value)
+                continue
+            if aware and type(value) is dt.datetime and value.tzinfo is not None:
+                values.append(value)
+                continue
             if hasattr(value, "resolve_expression"):
                 return None
             values.append(f.get_db_prep_save(value, connection=conn))
@@ -196,6 +214,32 @@ def _insert_sql_unnest(
     return sql, tuple(columns)
 
 
+# Values of these Python types pass through these fields' get_db_prep_save unchanged on
+# PostgreSQL (so do aware datetimes in a DateTimeField; a naive one takes Django's path and
+# its warning). None means SQL NULL. Integers go in an explicitly cast array, so Django's
+# psycopg Int4/Int8 wrappers (there to type a literal) are not needed.
+_TEXT: frozenset[type] = frozenset({str, type(None)})
+_INT: frozenset[type] = frozenset({int, type(None)})
+_PLAIN_TYPES: dict[str, frozenset[type]] = {
+    "CharField": _TEXT,
+    "TextField": _TEXT,
+    "SlugField": _TEXT,
+    "EmailField": _TEXT,
+    "IntegerField": _INT,
+    "BigIntegerField": _INT,
+    "SmallIntegerField": _INT,
+    "PositiveIntegerField": _INT,
+    "PositiveBigIntegerField": _INT,
+    "PositiveSmallIntegerField": _INT,
+    "AutoField": _INT,
+    "BigAutoField": _INT,
+    "ForeignKey": _INT,
+    "BooleanField": frozenset({bool, type(None)}),
+    "DateField": frozenset({dt.date, type(None)}),
+}
+
+
+@functools.cache
 def _unnest_type(model_field: Field) -> str | None:
     """The array element type to send ``model_field``'s values as (the rule Django's own
     UNNEST bulk insert uses), or None when they cannot travel that way."""
