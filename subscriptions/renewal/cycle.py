@@ -425,9 +425,18 @@ def renewal_run_execute(
             finally:
                 lease.lease_release(mine)
 
-        # 2. Everything due up to as_of, a batch at a time.
-        while limit is None or done < limit:
-            want = size if limit is None else min(size, limit - done)
+        # 2. Everything due up to as_of, a batch at a time. With threads > 1 a charger
+        # thread keeps one batch's charges in flight while the next batch is claimed and
+        # the one before is ordered, so the gateway is not left waiting on our own writes.
+        budget = None if limit is None else max(limit - done, 0)
+        charger = _Charger() if threads > 1 else None
+        pending: tuple[list[_Claimed], Any] | None = None
+
+        def claim_next() -> list[_Claimed]:
+            nonlocal budget
+            if budget is not None and budget <= 0:
+                return []
+            want = size if budget is None else min(size, budget)
             try:
                 claimed = _claim_batch(as_of=as_of, run=run, size=want, actor=actor, careful=False)
             except Exception:  # noqa: BLE001 - retried with a savepoint per subscription
@@ -436,15 +445,18 @@ def renewal_run_execute(
                     exc_info=True,
                 )
                 claimed = _claim_batch(as_of=as_of, run=run, size=want, actor=actor, careful=True)
-            if not claimed:
-                break
-            ids = [c.renewal.pk for c in claimed]
+            if budget is not None:
+                budget -= len(claimed)
+            counts["due"] += len(claimed)
+            for c in claimed:
+                if c.renewal.state in (R.SKIPPED, R.ERRORED):
+                    finish(c.renewal, c.renewal.state)  # settled by the claim itself
+            return claimed
+
+        def settle(claimed: list[_Claimed], charging: Any) -> None:
             try:
-                counts["due"] += len(claimed)
-                for c in claimed:
-                    if c.renewal.state in (R.SKIPPED, R.ERRORED):
-                        finish(c.renewal, c.renewal.state)  # settled by the claim itself
-                _charge_batch([c.renewal for c in claimed], ctx, concurrency=max(threads, 1))
+                if charging is not None:
+                    charging.result()
                 active = [
                     c.renewal for c in claimed if c.renewal.state not in (R.SKIPPED, R.ERRORED)
                 ]
@@ -455,7 +467,32 @@ def renewal_run_execute(
                         finish(renewal, R.DONE)
                 drive_all(rest)
             finally:
-                lease.lease_release(ids)
+                lease.lease_release([c.renewal.pk for c in claimed])
+
+        try:
+            while True:
+                claimed = claim_next()
+                current = None
+                if claimed:
+                    renewals = [c.renewal for c in claimed]
+                    if charger is None:
+                        _charge_batch(renewals, ctx, concurrency=max(threads, 1))
+                        settle(claimed, None)
+                    else:
+                        current = (claimed, charger.submit(_charge_batch, renewals, ctx, threads))
+                waiting, pending = pending, current
+                if waiting is not None:
+                    settle(*waiting)
+                if pending is None and not claimed:
+                    break
+        finally:
+            if pending is not None:  # an error left a batch in flight: let it land, free it
+                with contextlib.suppress(BaseException):
+                    pending[1].result()
+                with contextlib.suppress(Exception):
+                    lease.lease_release([c.renewal.pk for c in pending[0]])
+            if charger is not None:
+                charger.close()
     except BaseException as exc:
         _close_run(
             run, counts, started, limiter, waited_before, error=f"{exc.__class__.__name__}: {exc}"
@@ -466,6 +503,30 @@ def renewal_run_execute(
             pool.close()
     _close_run(run, counts, started, limiter, waited_before)
     return run
+
+
+class _Charger:
+    """One thread that runs batch charges (``_charge_batch``) beside the claiming thread,
+    with its own database connection, closed at the end."""
+
+    def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="renewal-charge")
+
+    def submit(
+        self, func: Callable[..., None], renewals: list[Renewal], ctx: Context, threads: int
+    ) -> Any:
+        return self.executor.submit(func, renewals, ctx, concurrency=threads)
+
+    def close(self) -> None:
+        from django.db import connection
+
+        def close_mine() -> None:
+            connection.close()  # looked up in the charger thread: its own connection
+
+        self.executor.submit(close_mine).result()
+        self.executor.shutdown()
 
 
 class _DrivePool:

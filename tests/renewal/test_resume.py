@@ -107,13 +107,29 @@ POINTS = [
 def test_a_crash_at_any_step_resumes_from_that_step_and_does_nothing_twice(
     point, box_plan, gateway, monkeypatch, settings
 ):
+    _crash_and_resume(point, 1, box_plan, gateway, monkeypatch, settings)
+
+
+@pytest.mark.parametrize("point", ["charged_not_recorded", "order_batch_written_not_committed"])
+@pytest.mark.django_db(transaction=True)  # other threads' connections must see the rows
+def test_a_crash_with_a_batch_charging_in_the_charger_thread_resumes_the_same(
+    point, box_plan, gateway, monkeypatch, settings
+):
+    """threads > 1: one batch is charged by the charger thread while the next is claimed;
+    a crash there leaves nothing half done either."""
+    _crash_and_resume(point, 3, box_plan, gateway, monkeypatch, settings)
+
+
+def _crash_and_resume(
+    point: str, threads: int, box_plan: Any, gateway: Any, monkeypatch: Any, settings: Any
+) -> None:
     # The in-process gateway has no search lag: "no such charge" is believed at once.
     settings.OMS_PAYMENT_NOT_FOUND_GRACE_SECONDS = 0
     subs = [subscribe(box_plan) for _ in range(3)]
     left_in = _patch_point(monkeypatch, point)
 
     with pytest.raises(Crash):
-        renewal_run_execute(as_of=D(2026, 1, 15), batch_size=10)
+        renewal_run_execute(as_of=D(2026, 1, 15), batch_size=10, threads=threads)
 
     crashed_run = RenewalRun.objects.get()
     assert crashed_run.finished_at is not None and "Crash" in crashed_run.error
@@ -122,7 +138,7 @@ def test_a_crash_at_any_step_resumes_from_that_step_and_does_nothing_twice(
     else:
         assert not Renewal.objects.exists() and not Invoice.objects.exists()
 
-    run = renewal_run_execute(as_of=D(2026, 1, 15), batch_size=10)
+    run = renewal_run_execute(as_of=D(2026, 1, 15), batch_size=10, threads=threads)
 
     assert run.errored == 0
     for sub in subs:
