@@ -9,6 +9,10 @@ from .base import *  # noqa: E402,F403
 from .env import env_bool, env_int  # noqa: E402
 
 DEBUG = False
+# Persistent connections (a new PostgreSQL connection per request costs more than most of
+# our requests), checked before reuse so a restarted database never fails a request.
+DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 60)  # noqa: F405
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # noqa: F405
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)

@@ -37,6 +37,18 @@ def test_check_deploy_is_clean_under_production_settings():
     assert "WARNINGS" not in result.stdout + result.stderr
 
 
+def test_production_keeps_database_connections_and_checks_them_before_reuse():
+    code = (
+        "from django.conf import settings as s; d = s.DATABASES['default']; "
+        "print(d['CONN_MAX_AGE'], d['CONN_HEALTH_CHECKS'])"
+    )
+    result = _manage("shell", "-c", code, env=PROD_ENV)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-2:] == ["60", "True"]
+    result = _manage("shell", "-c", code, env={**PROD_ENV, "DB_CONN_MAX_AGE": "0"})
+    assert result.stdout.split()[-2:] == ["0", "True"]
+
+
 def test_production_refuses_to_start_without_a_secret_key():
     env = {k: v for k, v in PROD_ENV.items() if k != "SECRET_KEY"}
     result = _manage("check", env=env)
