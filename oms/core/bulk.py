@@ -189,22 +189,10 @@ def _insert_sql_unnest(
         return None
     columns: list[list[Any]] = []
     for f in fields:
-        values = []
-        plain = _PLAIN_TYPES.get(f.get_internal_type())
-        aware = f.get_internal_type() == "DateTimeField"
-        for obj in part.objs:
-            value = f.pre_save(obj, True)  # type: ignore[arg-type]
-            if plain is not None and type(value) in plain:
-                # Already what the database takes: get_db_prep_save would hand it back.
-                values.append(value)
-                continue
-            if aware and type(value) is dt.datetime and value.tzinfo is not None:
-                values.append(value)
-                continue
-            if hasattr(value, "resolve_expression"):
-                return None
-            values.append(f.get_db_prep_save(value, connection=conn))
-        columns.append(values)
+        raw = [f.pre_save(obj, True) for obj in part.objs]  # type: ignore[arg-type]
+        if any(hasattr(value, "resolve_expression") for value in raw):
+            return None
+        columns.append(_prepared(f, raw, conn))
     qn = connection.ops.quote_name
     names = ", ".join(qn(str(f.column)) for f in fields)
     arrays = ", ".join(f"(%s::{t}[])" for t in types)
@@ -237,6 +225,21 @@ _PLAIN_TYPES: dict[str, frozenset[type]] = {
     "BooleanField": frozenset({bool, type(None)}),
     "DateField": frozenset({dt.date, type(None)}),
 }
+
+
+def _prepared(f: Field, values: list[Any], conn: Any) -> list[Any]:
+    """``f.get_db_prep_save`` of each value, skipped where it would hand the value back."""
+    plain = _PLAIN_TYPES.get(f.get_internal_type())
+    aware = f.get_internal_type() == "DateTimeField"
+    out = []
+    for value in values:
+        if (plain is not None and type(value) in plain) or (
+            aware and type(value) is dt.datetime and value.tzinfo is not None
+        ):
+            out.append(value)  # already what the database takes
+        else:
+            out.append(f.get_db_prep_save(value, connection=conn))
+    return out
 
 
 @functools.cache
@@ -275,11 +278,10 @@ def _update_sql(part: _Part) -> tuple[str, tuple[Any, ...]]:
         f"UPDATE {table} SET {assignments} FROM UNNEST({arrays}) AS v({', '.join(columns)}) "
         f"WHERE {table}.{columns[0]} = v.{columns[0]}"
     )
-    params = [[pk.get_db_prep_save(obj.pk, connection) for obj in part.objs]]
+    conn = connections[DEFAULT_DB_ALIAS]  # the connection itself, not the thread-local proxy
+    params = [_prepared(pk, [obj.pk for obj in part.objs], conn)]
     for f in fields:
-        params.append(
-            [f.get_db_prep_save(getattr(obj, f.attname), connection) for obj in part.objs]
-        )
+        params.append(_prepared(f, [getattr(obj, f.attname) for obj in part.objs], conn))
     return sql, tuple(params)
 
 
@@ -336,10 +338,11 @@ def _run_as_one_statement(parts: list[_Part]) -> None:
             raise RuntimeError(f"{part.model.__name__}: {len(ids)} ids for {len(part.objs)} rows.")
         for obj, pk in zip(part.objs, ids, strict=True):
             obj.pk = pk
+    alias = connection.alias
     for part in parts:
         for obj in part.objs:
             obj._state.adding = False
-            obj._state.db = connection.alias
+            obj._state.db = alias
 
 
 def _bind_on_server(cursor: Any) -> None:
