@@ -161,6 +161,9 @@ OMS_DUNNING_END_ACTION = env_str("OMS_DUNNING_END_ACTION", "cancel")
 OMS_RENEWAL_HOUR_UTC = env_int("OMS_RENEWAL_HOUR_UTC", 6)
 OMS_RENEWAL_MINUTE_UTC = env_int("OMS_RENEWAL_MINUTE_UTC", 0)
 OMS_RENEWAL_BATCH_SIZE = env_int("OMS_RENEWAL_BATCH_SIZE", 200)
+# Threads per renewal worker: charges in flight at once; above 1, a charger thread charges
+# one batch while the next is claimed (bench/renewals.py runs 4).
+OMS_RENEWAL_THREADS = env_int("OMS_RENEWAL_THREADS", 1)
 OMS_RENEWAL_REMINDER_DAYS = env_int("OMS_RENEWAL_REMINDER_DAYS", 3)
 
 REST_FRAMEWORK = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from celery import shared_task
+from django.conf import settings
 
 from subscriptions.periods import business_today
 
@@ -22,7 +23,8 @@ def run_renewals(as_of: str | None = None) -> dict[str, object]:
     """Renew everything due up to ``as_of`` (ISO date; default: today in the business time
     zone, so a run at 02:00 UTC in New York still renews yesterday's New York date)."""
     day = dt.date.fromisoformat(as_of) if as_of else business_today()
-    run = renewal_run_execute(as_of=day, trigger=RunTrigger.BEAT)
+    threads = max(1, int(getattr(settings, "OMS_RENEWAL_THREADS", 1)))
+    run = renewal_run_execute(as_of=day, trigger=RunTrigger.BEAT, threads=threads)
     reminded = renewal_reminders_send(as_of=day)
     return {
         "run": run.pk, "as_of": day.isoformat(), "due": run.due, "renewed": run.renewed,

@@ -82,6 +82,26 @@ def test_the_task_is_registered_with_acks_late():
     assert registered.acks_late is True
 
 
+def test_the_nightly_task_runs_with_the_configured_threads(monkeypatch, settings):
+    import subscriptions.renewal.tasks as tasks
+
+    seen = {}
+
+    class Run:
+        pk, due, renewed, failed_payment, backordered, skipped, errored = 1, 0, 0, 0, 0, 0, 0
+
+    def fake_run(**kwargs):
+        seen.update(kwargs)
+        return Run()
+
+    monkeypatch.setattr(tasks, "renewal_run_execute", fake_run)
+    monkeypatch.setattr(tasks, "renewal_reminders_send", lambda **kwargs: 0)
+    settings.OMS_RENEWAL_THREADS = 4
+    result = tasks.run_renewals("2026-01-15")
+    assert seen["threads"] == 4 and seen["as_of"] == D(2026, 1, 15)
+    assert result["as_of"] == "2026-01-15"
+
+
 @pytest.fixture
 def staff_client(client, django_user_model):
     user = django_user_model.objects.create_superuser("ops", "ops@example.com", "pw")

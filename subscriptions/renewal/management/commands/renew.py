@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from oms.core.money import Money
@@ -73,7 +74,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
         parser.add_argument(
-            "--threads", type=int, default=1, help="Threads driving each batch (charges in flight)."
+            "--threads",
+            type=int,
+            default=None,
+            help="Charges in flight at once; above 1, one batch is charged while the next is "
+            "claimed (default: OMS_RENEWAL_THREADS).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -98,7 +103,7 @@ class Command(BaseCommand):
         )
         run = renewal_run_execute(
             as_of=as_of, trigger=RunTrigger.MANUAL, limit=options["limit"],
-            batch_size=options["batch_size"], progress=bar, threads=max(1, options["threads"]),
+            batch_size=options["batch_size"], progress=bar, threads=max(1, options["threads"] or settings.OMS_RENEWAL_THREADS),
         )  # fmt: skip
         if bar is not None:
             bar.close()
