@@ -58,14 +58,13 @@ def _bins(warehouse_ids: set[int], sku_ids: set[int]) -> dict[tuple[int, int], s
 
 
 def _new_shipment(
-    *, order: Order, warehouse: Warehouse, now: datetime, is_manual: bool, **fields: Any
+    *, order: Order, cutoff: time | None, now: datetime, is_manual: bool, **fields: Any
 ) -> Shipment:
-    ship_by, delivery = promise_for(
-        now=now, cutoff=warehouse.cutoff_time, lead_days=order.delivery_lead_time_days
-    )
+    """An unsaved shipment of ``order`` with its delivery promise from the warehouse's
+    ``cutoff``; ``fields`` name the warehouse (``warehouse=`` or ``warehouse_id=``)."""
+    ship_by, delivery = promise_for(now=now, cutoff=cutoff, lead_days=order.delivery_lead_time_days)
     return Shipment(
         order=order,
-        warehouse=warehouse,
         service_level=fields.pop("service_level", "") or order.delivery_option,
         promised_ship_by=ship_by,
         promised_delivery=delivery,
@@ -233,7 +232,13 @@ def shipments_create_for_order(
     warehouses = Warehouse.objects.in_bulk(list(wanted))
     bins = _bins(set(wanted), {line.sku_id for items in wanted.values() for line, _ in items})
     new_shipments = [
-        _new_shipment(order=order, warehouse=warehouses[w], now=now, is_manual=False)
+        _new_shipment(
+            order=order,
+            warehouse=warehouses[w],
+            cutoff=warehouses[w].cutoff_time,
+            now=now,
+            is_manual=False,
+        )  # fmt: skip
         for w in sorted(wanted)
         if w not in joinable
     ]
@@ -347,19 +352,10 @@ def shipments_plan_placed(*, placed: list[PlacedOrder], actor: Actor, writes: Wr
     lines: list[ShipmentLine] = []
     events: list[ShipmentEvent] = []
     for n, (order, warehouse_id, rows) in enumerate(wanted):
-        ship_by, delivery = promise_for(
-            now=now, cutoff=cutoffs.get(warehouse_id), lead_days=order.delivery_lead_time_days
-        )
-        shipment = Shipment(
-            pk=ids[n] if ids else None,
-            order=order,
-            warehouse_id=warehouse_id,
-            service_level=order.delivery_option,
-            promised_ship_by=ship_by,
-            promised_delivery=delivery,
-            is_manual=False,
-            created_at=now,
-        )
+        shipment = _new_shipment(
+            order=order, warehouse_id=warehouse_id, cutoff=cutoffs.get(warehouse_id), now=now,
+            is_manual=False, pk=ids[n] if ids else None, created_at=now,
+        )  # fmt: skip
         shipments.append(shipment)
         for line, units in rows:
             lines.append(
@@ -437,6 +433,7 @@ def shipment_create_manual(
     shipment = _new_shipment(
         order=order,
         warehouse=warehouse,
+        cutoff=warehouse.cutoff_time,
         now=timezone.now(),
         is_manual=True,
         carrier=carrier,
