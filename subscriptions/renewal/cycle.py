@@ -429,7 +429,8 @@ def renewal_run_execute(
         # thread keeps one batch's charges in flight while the next batch is claimed and
         # the one before is ordered, so the gateway is not left waiting on our own writes.
         budget = None if limit is None else max(limit - done, 0)
-        charger = _Charger() if threads > 1 else None
+        # The charger: one thread, with its own connection, beside the claiming one.
+        charger = _DrivePool(1) if threads > 1 else None
         pending: tuple[list[_Claimed], Any] | None = None
 
         def claim_next() -> list[_Claimed]:
@@ -479,7 +480,8 @@ def renewal_run_execute(
                         _charge_batch(renewals, ctx, concurrency=max(threads, 1))
                         settle(claimed, None)
                     else:
-                        current = (claimed, charger.submit(_charge_batch, renewals, ctx, threads))
+                        charging = charger.submit(_charge_batch, renewals, ctx, concurrency=threads)
+                        current = (claimed, charging)
                 waiting, pending = pending, current
                 if waiting is not None:
                     settle(*waiting)
@@ -505,33 +507,9 @@ def renewal_run_execute(
     return run
 
 
-class _Charger:
-    """One thread that runs batch charges (``_charge_batch``) beside the claiming thread,
-    with its own database connection, closed at the end."""
-
-    def __init__(self) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        self.executor = ThreadPoolExecutor(1, thread_name_prefix="renewal-charge")
-
-    def submit(
-        self, func: Callable[..., None], renewals: list[Renewal], ctx: Context, threads: int
-    ) -> Any:
-        return self.executor.submit(func, renewals, ctx, concurrency=threads)
-
-    def close(self) -> None:
-        from django.db import connection
-
-        def close_mine() -> None:
-            connection.close()  # looked up in the charger thread: its own connection
-
-        self.executor.submit(close_mine).result()
-        self.executor.shutdown()
-
-
 class _DrivePool:
-    """A fixed set of threads for driving renewals; each keeps one database connection for
-    the whole run and closes it at the end."""
+    """A fixed set of threads (the renewal drivers, or the one charger); each keeps one
+    database connection for the whole run and closes it at the end."""
 
     def __init__(self, threads: int) -> None:
         from concurrent.futures import ThreadPoolExecutor
@@ -541,6 +519,9 @@ class _DrivePool:
 
     def map(self, func: Callable[[Renewal], str], items: list[Renewal]) -> list[str]:
         return list(self.executor.map(func, items))
+
+    def submit(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return self.executor.submit(func, *args, **kwargs)
 
     def close(self) -> None:
         import threading

@@ -19,6 +19,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
 from django.conf import settings
@@ -71,10 +72,7 @@ def move(renewal: Renewal, target: str, *then: str, **fields: Any) -> None:
     """Advance ``renewal`` to ``target`` — and on through ``then`` when one step's work
     completes several (``order_place`` orders, allocates and creates shipments in one
     transaction) — checking every hop, in one UPDATE that also saves ``fields``."""
-    current = renewal.state
-    for hop in (target, *then):
-        check_transition(ALLOWED_TRANSITIONS, entity="Renewal", current=current, target=hop)
-        current = hop
+    current = _checked_path(renewal.state, target, *then)
     updated = Renewal.objects.filter(pk=renewal.pk, state=renewal.state).update(
         state=current, updated_at=timezone.now(), **fields
     )
@@ -83,6 +81,14 @@ def move(renewal: Renewal, target: str, *then: str, **fields: Any) -> None:
     renewal.state = current
     for name, value in fields.items():
         setattr(renewal, name, value)
+
+
+def _checked_path(current: str, *hops: str) -> str:
+    """The state after ``hops`` from ``current``, each hop checked against the table."""
+    for hop in hops:
+        check_transition(ALLOWED_TRANSITIONS, entity="Renewal", current=current, target=hop)
+        current = hop
+    return current
 
 
 def record_event(
@@ -364,7 +370,7 @@ def step_order(renewal: Renewal, ctx: Context) -> None:
     """charged (or pay-later dunning) → ordered → allocated / backordered → shipment created.
 
     ``order_place`` allocates inside its own (durable) transaction and fulfillment's
-    ``order_allocated`` hook creates the shipments there, so after it returns the order is
+    ``orders_placed`` hook creates the shipments there, so after it returns the order is
     already allocated or backordered and shipped-to-be; the renewal records each step."""
     from orders.models import OrderStatus
     from orders.services import order_place_or_get
@@ -373,26 +379,9 @@ def step_order(renewal: Renewal, ctx: Context) -> None:
     if not preview.items:
         move(renewal, R.DONE, finished_at=timezone.now())
         return
-    subscription = _subscription(renewal)
+    request = _order_request(renewal, ctx)
     order, _created = order_place_or_get(
-        channel=renewal_channel(subscription, ctx.channels),
-        external_id=order_external_id(renewal),
-        customer=subscription.customer,
-        lines=[
-            {"sku": item.sku_code, "quantity": item.quantity, "unit_price": 0}
-            for item in preview.items
-        ],
-        shipping_address=subscription.shipping_address,
-        billing_address=None,
-        currency=subscription.currency,
-        delivery_option="standard",
-        expected_total=None,
-        payment_pending=False,
-        notes=f"Renewal of SUB-{subscription.pk} for {renewal.period_start.isoformat()}",
-        origin="subscription",
-        subscription_id=subscription.pk,
-        trust_prices=True,
-        actor=ctx.actor,
+        actor=ctx.actor, **{f.name: getattr(request, f.name) for f in dataclass_fields(request)}
     )
     backordered = order.status == OrderStatus.BACKORDERED
     now = timezone.now()
@@ -462,11 +451,8 @@ def _paid_by_batch(renewal: Renewal) -> bool:
 
 
 def _hops(renewal: Renewal, *states: str) -> None:
-    current = renewal.state
-    for hop in states:
-        check_transition(ALLOWED_TRANSITIONS, entity="Renewal", current=current, target=hop)
-        current = hop
-    renewal.state = current
+    """``move`` in memory only: the batch writes every renewal's state in one statement."""
+    renewal.state = _checked_path(renewal.state, *states)
 
 
 def orders_for_paid_batch(renewals: list[Renewal], ctx: Context) -> list[Renewal]:
@@ -584,11 +570,7 @@ def _shipment_ids_of(order_ids: list[int]) -> dict[int, list[int]]:
 
 
 def _shipment_ids(order: Any) -> list[int]:
-    try:
-        from fulfillment.models import Shipment
-    except ImportError:  # fulfillment not installed yet
-        return []
-    return list(Shipment.objects.filter(order_id=order.pk).values_list("pk", flat=True))
+    return _shipment_ids_of([order.pk]).get(order.pk, [])
 
 
 def step_finish(renewal: Renewal, ctx: Context) -> None:
