@@ -483,17 +483,17 @@ def orders_for_paid_batch(renewals: list[Renewal], ctx: Context) -> list[Renewal
                 if not isinstance(outcome, Exception)
             }
             shipments = _shipment_ids_of([order.pk for order, _ in placed.values()])
-            changed, events, notices = _settle_paid(paid, placed, shipments, ctx=ctx, now=now)
+            events, notices = _settle_paid(paid, placed, shipments, ctx=ctx, now=now)
             writes = Writes()
-            writes.update(Renewal, changed, _SETTLED_FIELDS)
+            writes.update(Renewal, paid, _SETTLED_FIELDS)
             writes.insert(RenewalEvent, events)
             writes.run()
             for renewal_id in notices:
                 on_commit(send_backorder_notice, renewal_id)
     except Exception:  # noqa: BLE001 - each renewal goes the one-by-one way instead
         logger.warning("Batch ordering failed; ordering renewal by renewal", exc_info=True)
-        for r in paid:
-            r.refresh_from_db(fields=["state"])
+        for r in paid:  # _settle_paid moved them on in memory: back to what was kept
+            r.refresh_from_db(fields=_SETTLED_FIELDS)
         return renewals
     for r in paid:
         r._batch_attempt = None  # type: ignore[attr-defined]
@@ -514,9 +514,9 @@ def _settle_paid(
     *,
     ctx: Context,
     now: Any,
-) -> tuple[list[Renewal], list[RenewalEvent], list[int]]:
+) -> tuple[list[RenewalEvent], list[int]]:
     """Move each paid renewal on in memory: to done through the steps its order took, or
-    to charged when its order was refused. Returns (renewals, events, backorder notices)."""
+    to charged when its order was refused. Returns (events, backorder notices)."""
     from orders.models import OrderStatus
 
     events: list[RenewalEvent] = []
@@ -553,7 +553,7 @@ def _settle_paid(
             _hops(renewal, R.ORDERED, R.ALLOCATED, R.SHIPMENT_CREATED, R.DONE)
         else:
             _hops(renewal, R.ORDERED, R.ALLOCATED, R.DONE)
-    return paid, events, notices
+    return events, notices
 
 
 def _shipment_ids_of(order_ids: list[int]) -> dict[int, list[int]]:
