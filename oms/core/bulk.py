@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
-from django.db.models import AutoField, Case, Field, Model, Q, Value, When
+from django.db.models import AutoField, BinaryField, Case, Field, Model, Q, Value, When
 from django.db.models.functions import Cast
 from django.db.models.sql import InsertQuery, UpdateQuery
 from django.utils import timezone
@@ -247,7 +247,12 @@ def _unnest_type(model_field: Field) -> str | None:
     """The array element type to send ``model_field``'s values as (the rule Django's own
     UNNEST bulk insert uses), or None when they cannot travel that way."""
     target = model_field.target_field if model_field.is_relation else model_field  # type: ignore[attr-defined]
-    if hasattr(model_field, "get_placeholder") or (
+    # A field with its own placeholder needs it per value — except bytea on PostgreSQL,
+    # whose placeholder is the plain one (only MySQL dresses binary values up).
+    plain_binary = isinstance(model_field, BinaryField) and (
+        connection.ops.binary_placeholder_sql(b"") == "%s"
+    )
+    if (hasattr(model_field, "get_placeholder") and not plain_binary) or (
         target.get_internal_type() not in connection.data_types
     ):
         return None
