@@ -129,11 +129,21 @@ def _open_adjustments_qs() -> QuerySet[ProrationAdjustment]:
     ).order_by("created_at", "id")
 
 
+def _plan_versions_qs() -> QuerySet[PlanVersion]:
+    return PlanVersion.objects.select_related("plan").prefetch_related(
+        Prefetch("prices", queryset=PlanPrice.objects.order_by("currency")), "items__sku"
+    )
+
+
 def with_renewal_data(queryset: QuerySet[Subscription]) -> QuerySet[Subscription]:
-    """Everything ``renewal_preview`` reads, in a fixed number of queries for any batch."""
-    return queryset.select_related("plan_version__plan", "customer").prefetch_related(
-        Prefetch("plan_version__prices", queryset=PlanPrice.objects.order_by("currency")),
-        "plan_version__items__sku",
+    """Everything ``renewal_preview`` reads, in a fixed number of queries for any batch.
+
+    The plan versions are prefetched, not joined: a batch then holds one instance per plan
+    version, shared by its subscribers, and their prices and items are attached once per
+    version rather than once per subscription (a join gives each row its own copy, and
+    Django builds a related manager and a queryset per copy to prefetch into it)."""
+    return queryset.select_related("customer").prefetch_related(
+        Prefetch("plan_version", queryset=_plan_versions_qs()),
         Prefetch("scheduled_changes", queryset=_pending_changes_qs(), to_attr="pending_changes"),
         Prefetch("period_overrides", queryset=_open_overrides_qs(), to_attr="open_overrides"),
         Prefetch("adjustments", queryset=_open_adjustments_qs(), to_attr="open_adjustments"),
