@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from oms.core.actors import Actor
@@ -57,6 +57,9 @@ class BatchItem:
     invoice_id: int
     attempt: PaymentAttempt | None = None
     error: ApplicationError | None = None
+    # The invoice as the batch left it, where the batch itself wrote it (a success recorded
+    # in bulk); None: the caller reads it afresh if it needs it.
+    invoice: Invoice | None = None
 
 
 def invoices_pay_batch(
@@ -83,8 +86,9 @@ def invoices_pay_batch(
         else:
             results.append((attempt, outcome))
     succeeded = [(a, r) for a, r in results if r.status == SUCCEEDED]
-    for attempt in _complete_successes(succeeded, actor=actor):
+    for attempt, invoice in _complete_successes(succeeded, actor=actor):
         items[attempt.invoice_id].attempt = attempt
+        items[attempt.invoice_id].invoice = invoice
     for attempt, result in results:
         if result.status != SUCCEEDED:
             items[attempt.invoice_id].attempt = payment_attempt_complete(
@@ -116,7 +120,9 @@ def _charge_all(
 def _begin(*, items: dict[int, BatchItem], actor: Actor, trigger: str) -> list[PaymentAttempt]:
     invoices = list(
         Invoice.objects.select_for_update(of=("self",))
-        .select_related("customer", "subscription")
+        .select_related("customer")
+        # The subscription's own card is all this needs of it: a column, not an instance.
+        .annotate(subscription_card=F("subscription__payment_method"))
         .filter(pk__in=list(items))
         .order_by("pk")
     )
@@ -183,11 +189,12 @@ def _begin(*, items: dict[int, BatchItem], actor: Actor, trigger: str) -> list[P
 
 
 def _cards(invoices: list[Invoice]) -> dict[int, tuple[PaymentMethod | None, str]]:
-    """``choose_payment_method`` for many invoices in two queries."""
+    """``choose_payment_method`` for many invoices in two queries (each invoice annotated
+    with its subscription's ``subscription_card``)."""
     own = {
-        invoice.pk: invoice.subscription.payment_method  # type: ignore[union-attr]
+        invoice.pk: invoice.subscription_card  # type: ignore[attr-defined]
         for invoice in invoices
-        if invoice.subscription_id and invoice.subscription.payment_method  # type: ignore[union-attr]
+        if invoice.subscription_card  # type: ignore[attr-defined]
     }
     known = {
         pm.stripe_payment_method_id: pm
@@ -216,19 +223,20 @@ def _cards(invoices: list[Invoice]) -> dict[int, tuple[PaymentMethod | None, str
 
 def _complete_successes(
     succeeded: list[tuple[PaymentAttempt, ChargeResult]], *, actor: Actor
-) -> list[PaymentAttempt]:
-    """Record the successful charges in one transaction. An attempt someone else completed
-    meanwhile (a webhook) goes through the one-invoice path, which sees it is done."""
+) -> list[tuple[PaymentAttempt, Invoice | None]]:
+    """Record the successful charges in one transaction; each attempt comes back with its
+    invoice as written here. An attempt someone else completed meanwhile (a webhook) goes
+    through the one-invoice path, which sees it is done (its invoice: None, unknown here)."""
     if not succeeded:
         return []
-    done: list[PaymentAttempt] = []
+    done: list[tuple[PaymentAttempt, Invoice | None]] = []
     leftovers: list[tuple[PaymentAttempt, ChargeResult]] = []
     with transaction.atomic():
         by_invoice = {a.invoice_id: (a, r) for a, r in succeeded}
         invoices = {
             i.pk: i
             for i in Invoice.objects.select_for_update(of=("self",))
-            .select_related("subscription")
+            .annotate(subscription_status=F("subscription__status"))
             .filter(pk__in=list(by_invoice))
             .order_by("pk")
         }
@@ -245,7 +253,7 @@ def _complete_successes(
                 attempt.pk in pending
                 and invoice.status in PAYABLE
                 and attempt.attempt_number == 1  # no dunning case can exist yet
-                and not (invoice.subscription_id and invoice.subscription.status == "past_due")  # type: ignore[union-attr]
+                and invoice.subscription_status != "past_due"  # type: ignore[attr-defined]
             )
             if not simple:
                 leftovers.append((attempt, result))
@@ -286,7 +294,7 @@ def _complete_successes(
         )
         writes.insert(BillingEvent, events)
         writes.run()
-        done.extend(attempts)
+        done.extend(zip(attempts, rows, strict=True))
     for attempt, result in leftovers:
-        done.append(payment_attempt_complete(attempt=attempt, result=result, actor=actor))
+        done.append((payment_attempt_complete(attempt=attempt, result=result, actor=actor), None))
     return done

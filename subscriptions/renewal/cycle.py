@@ -267,9 +267,15 @@ def _charge_batch(renewals: list[Renewal], ctx: Context, *, concurrency: int) ->
     except Exception:  # noqa: BLE001 - each renewal falls back to the one-invoice path
         logger.warning("Batch charge failed; charging invoice by invoice", exc_info=True)
         return
-    fresh = Invoice.objects.in_bulk([r.invoice_id for r in chargeable])
+    # Read afresh only the invoices the batch did not hand back as it wrote them.
+    stale = [
+        r.invoice_id for r, item in zip(chargeable, items, strict=True) if item.invoice is None
+    ]
+    fresh = Invoice.objects.in_bulk(stale) if stale else {}
     for renewal, item in zip(chargeable, items, strict=True):
-        renewal._invoice_cache = fresh.get(renewal.invoice_id)  # type: ignore[attr-defined]
+        renewal._invoice_cache = (  # type: ignore[attr-defined]
+            item.invoice if item.invoice is not None else fresh.get(renewal.invoice_id)
+        )
         if item.attempt is not None:
             renewal._batch_attempt = item.attempt  # type: ignore[attr-defined]
 

@@ -10,7 +10,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from billing.gateway import InProcessGateway
-from billing.models import AttemptState, BillingEvent, DunningCase, InvoiceStatus, PaymentAttempt
+from billing.models import (
+    AttemptState,
+    BillingEvent,
+    DunningCase,
+    Invoice,
+    InvoiceStatus,
+    PaymentAttempt,
+)
 from billing.services import (
     billing_account_update,
     invoice_pay,
@@ -58,6 +65,7 @@ def test_batch_gives_each_invoice_the_one_by_one_outcome(django_capture_on_commi
         ok[0].pk: "succeeded", ok[1].pk: "succeeded", ok[2].pk: "succeeded",
         declined.pk: "failed", no_card.pk: "failed", manual.pk: "auto_pay_off", busy.pk: "payment_in_flight",
     }  # fmt: skip
+    written = {item.invoice_id: item.invoice for item in items}
     for invoice in ok:
         invoice.refresh_from_db()
         assert (invoice.status, invoice.amount_paid, invoice.amount_due) == (
@@ -65,6 +73,11 @@ def test_batch_gives_each_invoice_the_one_by_one_outcome(django_capture_on_commi
             invoice.total,
             0,
         )
+        # The batch hands back the invoice exactly as it wrote it (no re-read needed).
+        mine = written[invoice.pk]
+        assert [getattr(mine, f.attname) for f in Invoice._meta.concrete_fields] == [
+            getattr(invoice, f.attname) for f in Invoice._meta.concrete_fields
+        ]
         assert list(invoice.events.values_list("kind", flat=True)) == [
             "invoice_created", "invoice_finalized", "payment_started", "payment_succeeded", "invoice_paid",
         ]  # fmt: skip
@@ -73,6 +86,7 @@ def test_batch_gives_each_invoice_the_one_by_one_outcome(django_capture_on_commi
             f"oms-inv{invoice.pk}-a1",
             "pi_",
         )
+    assert [written[i.pk] for i in (declined, no_card, manual, busy)] == [None] * 4
     assert DunningCase.objects.filter(invoice__in=[declined, no_card]).count() == 2
     assert PaymentAttempt.objects.filter(invoice=manual).count() == 0
     assert PaymentAttempt.objects.get(invoice=busy).state == AttemptState.PENDING
