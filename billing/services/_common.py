@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from oms.core.actors import Actor
 from oms.core.db import next_values
+from oms.core.rows import new_row
 
 from ..models import (
     CREDIT_NOTE_NUMBER_SEQUENCE,
@@ -29,7 +30,8 @@ def build_event(
     payload: dict[str, Any] | None = None,
 ) -> BillingEvent:
     """An unsaved event row (for ``bulk_create`` where one flow writes several)."""
-    return BillingEvent(
+    return new_row(
+        BillingEvent,
         invoice=invoice,
         customer_id=customer_id
         if customer_id is not None

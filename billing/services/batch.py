@@ -26,6 +26,7 @@ from django.utils import timezone
 from oms.core.actors import Actor
 from oms.core.bulk import Writes
 from oms.core.errors import ApplicationError, Conflict
+from oms.core.rows import new_row
 
 from .. import errors
 from ..gateway import SUCCEEDED, ChargeResult, GatewayUnknownOutcome, PaymentGateway, get_gateway
@@ -159,7 +160,8 @@ def _begin(*, items: dict[int, BatchItem], actor: Actor, trigger: str) -> list[P
         else:
             number = (seen["last"] if seen else 0) + 1
             pm, pm_id = cards.get(invoice.pk, (None, ""))
-            attempt = PaymentAttempt(
+            attempt = new_row(
+                PaymentAttempt,
                 invoice=invoice, attempt_number=number, trigger=trigger, amount=invoice.amount_due,
                 currency=invoice.currency, idempotency_key=attempt_key(invoice.pk, number),
                 payment_method=pm, stripe_payment_method_id=pm_id,

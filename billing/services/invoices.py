@@ -15,6 +15,7 @@ from django.utils import timezone
 from oms.core.actors import Actor
 from oms.core.bulk import Writes
 from oms.core.errors import Conflict, ValidationError
+from oms.core.rows import new_row
 from oms.core.transactions import on_commit
 from oms.core.transitions import check_transition
 
@@ -145,7 +146,8 @@ def _build(
         rows.append((item, treatment, computed))
     subtotal = sum(lt.net for _, _, lt in rows)
     tax = sum(lt.tax for _, _, lt in rows)
-    invoice = Invoice(
+    invoice = new_row(
+        Invoice,
         number=number,
         customer=customer,
         subscription=subscription,
@@ -179,7 +181,8 @@ def _build(
         _apply_finalize(invoice)
         events += _finalize_events(invoice, actor=actor)
     invoice_lines = [
-        InvoiceLine(
+        new_row(
+            InvoiceLine,
             invoice=invoice,
             position=position,
             kind=item.kind,

@@ -18,6 +18,7 @@ from oms.core.actors import Actor
 from oms.core.bulk import Writes
 from oms.core.db import is_postgres
 from oms.core.errors import Conflict, ValidationError
+from oms.core.rows import new_row
 from oms.core.transactions import lock_in_pk_order, on_commit
 from oms.core.transitions import check_transition
 from orders.hooks import PlacedOrder
@@ -63,7 +64,8 @@ def _new_shipment(
     """An unsaved shipment of ``order`` with its delivery promise from the warehouse's
     ``cutoff``; ``fields`` name the warehouse (``warehouse=`` or ``warehouse_id=``)."""
     ship_by, delivery = promise_for(now=now, cutoff=cutoff, lead_days=order.delivery_lead_time_days)
-    return Shipment(
+    return new_row(
+        Shipment,
         order=order,
         service_level=fields.pop("service_level", "") or order.delivery_option,
         promised_ship_by=ship_by,
@@ -359,7 +361,8 @@ def shipments_plan_placed(*, placed: list[PlacedOrder], actor: Actor, writes: Wr
         shipments.append(shipment)
         for line, units in rows:
             lines.append(
-                ShipmentLine(
+                new_row(
+                    ShipmentLine,
                     shipment=shipment,
                     order_line=line,
                     sku_id=line.sku_id,
@@ -369,7 +372,8 @@ def shipments_plan_placed(*, placed: list[PlacedOrder], actor: Actor, writes: Wr
                 )
             )
         events.append(
-            ShipmentEvent(
+            new_row(
+                ShipmentEvent,
                 shipment=shipment,
                 kind=ShipmentEventKind.CREATED,
                 message="Planned from the order's allocation.",

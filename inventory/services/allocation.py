@@ -58,6 +58,7 @@ from oms.core.bulk import Writes
 from oms.core.db import is_postgres
 from oms.core.errors import ApplicationError, Conflict, NotFound, ValidationError
 from oms.core.models import Channel
+from oms.core.rows import new_row
 from oms.core.transactions import on_commit
 from oms.core.transitions import check_transition
 
@@ -500,7 +501,8 @@ def _allocate_one(
                     reference=line.line_ref,
                 )
                 allocation_rows.append(
-                    Allocation(
+                    new_row(
+                        Allocation,
                         line_ref=line.line_ref,
                         reference=request.reference,
                         line_sku_id=line.sku_id,

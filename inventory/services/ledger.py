@@ -19,6 +19,7 @@ from oms.core.actors import Actor
 from oms.core.bulk import Writes
 from oms.core.db import is_postgres
 from oms.core.errors import Conflict
+from oms.core.rows import new_row
 from oms.core.transactions import lock_in_pk_order, on_commit
 from oms.core.validation import require_positive, require_reason  # noqa: F401 - re-exported
 
@@ -125,7 +126,8 @@ class StockBook:
         self._available_before.setdefault(level.pk, level.available)
         level.on_hand, level.allocated = on_hand, allocated
         self._touched[level.pk] = level
-        movement = StockMovement(
+        movement = new_row(
+            StockMovement,
             sku_id=level.sku_id,
             warehouse_id=level.warehouse_id,
             kind=kind,

@@ -27,6 +27,7 @@ from django.db.models.sql import InsertQuery, UpdateQuery
 from django.utils import timezone
 
 from .db import is_postgres
+from .rows import new_row
 
 
 @dataclass(slots=True)
@@ -141,7 +142,8 @@ def history_rows(
         if obj.pk is None:
             raise ValueError(f"{model.__name__} rows need their primary key before history.")
         rows.append(
-            historical(
+            new_row(
+                historical,
                 history_date=getattr(obj, "_history_date", date),
                 history_user=getattr(
                     obj, "_history_user", historical.get_default_history_user(obj)

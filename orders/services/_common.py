@@ -13,6 +13,7 @@ from oms.core.actors import Actor
 from oms.core.bulk import Writes
 from oms.core.countries import is_country_code
 from oms.core.errors import ApplicationError, ValidationError
+from oms.core.rows import new_row
 from oms.core.transactions import on_commit
 from oms.core.transitions import check_transition
 
@@ -66,8 +67,13 @@ def event(
     payload: dict[str, Any] | None = None,
 ) -> OrderEvent:
     """An unsaved event row (bulk-inserted by intake, saved at once elsewhere)."""
-    return OrderEvent(
-        order=order, kind=kind, message=message, payload=payload or {}, **actor.as_fields()
+    return new_row(
+        OrderEvent,
+        order=order,
+        kind=kind,
+        message=message,
+        payload=payload or {},
+        **actor.as_fields(),
     )
 
 

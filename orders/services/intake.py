@@ -25,6 +25,7 @@ from oms.core.db import is_postgres, next_values
 from oms.core.errors import ApplicationError, Conflict, ValidationError
 from oms.core.models import Channel
 from oms.core.money import validate_currency
+from oms.core.rows import new_row
 
 from .. import errors, hooks, pricing
 from ..models import (
@@ -538,7 +539,8 @@ def _draft_order(
                 "expected_total": {"sent": request.expected_total, "computed": totals.as_dict()}
             },
         )
-    order = Order(
+    order = new_row(
+        Order,
         pk=order_id,
         number=format_number(number, now.year),
         channel=request.channel,
@@ -558,7 +560,8 @@ def _draft_order(
     )
     draft.order, draft.totals = order, totals
     draft.lines = [
-        OrderLine(
+        new_row(
+            OrderLine,
             pk=line_id,
             order=order,
             line_no=a.line_no,

@@ -39,6 +39,7 @@ from django.utils import timezone
 from oms.core.actors import Actor
 from oms.core.bulk import Writes
 from oms.core.errors import Conflict
+from oms.core.rows import new_row
 from oms.core.transitions import check_transition
 
 from . import claim as lease
@@ -285,7 +286,8 @@ def _row(sub: Any, run: RenewalRun, preview: Any, *, missed: bool) -> Renewal:
 
     billed = preview.outcome in Outcome.BILLED and not missed
     now = timezone.now()
-    return Renewal(
+    return new_row(
+        Renewal,
         subscription=sub,
         period_start=preview.period_start,
         period_end=preview.period_end,

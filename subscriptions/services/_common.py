@@ -9,6 +9,7 @@ from typing import Any
 
 from oms.core.actors import Actor
 from oms.core.errors import Conflict, ValidationError
+from oms.core.rows import new_row
 from oms.core.transitions import check_transition
 
 from .. import errors
@@ -112,7 +113,8 @@ def event_row(
     payload: dict[str, Any] | None = None,
 ) -> SubscriptionEvent:
     """The event ``event`` writes, unsaved (for a caller that writes in bulk)."""
-    return SubscriptionEvent(
+    return new_row(
+        SubscriptionEvent,
         subscription=subscription,
         kind=kind,
         message=message,
