@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -35,52 +36,64 @@ def _utc_now() -> dt.datetime:
     return dt.datetime.now(tz=dt.UTC)
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    constants: dict[str, Any]  # attname -> the default every instance starts with
+    factories: tuple[tuple[str, Callable[[], Any]], ...]  # attname -> makes its default
+    relations: frozenset[str]  # relation names: set through Django's descriptor
+    attname_of: dict[str, str]  # relation name -> its id attribute
+    accepted: frozenset[str]  # the keywords this path takes
+
+
 @functools.cache
-def _plan(model: type[Model]) -> tuple[tuple[str, str, bool, Callable[[], Any]], ...]:
-    """(name, attname, is a relation, default) for each field ``Model.__init__`` fills."""
-    plan = []
+def _plan(model: type[Model]) -> _Plan:
+    """How ``Model.__init__`` fills ``model``'s fields, worked out once."""
+    constants: dict[str, Any] = {}
+    factories: list[tuple[str, Callable[[], Any]]] = []
+    attname_of: dict[str, str] = {}
     for field in model._meta.fields:
         if field.column is None or field.generated:
             continue
-        default: Callable[[], Any] = field.get_default
-        if field.default is timezone.now and settings.USE_TZ:
-            default = _utc_now  # what timezone.now returns, without the settings lookup
-        is_relation = isinstance(field.remote_field, ForeignObjectRel)
-        plan.append((field.name, field.attname, is_relation, default))
-    return tuple(plan)
+        if isinstance(field.remote_field, ForeignObjectRel):
+            attname_of[field.name] = field.attname
+        if field.has_default() and not callable(field.default):
+            constants[field.attname] = field.default  # the one object, as get_default gives
+        elif field.default is timezone.now and settings.USE_TZ:
+            factories.append((field.attname, _utc_now))  # no settings lookup per row
+        elif field.has_default() or field.has_db_default():
+            factories.append((field.attname, field.get_default))
+        else:
+            constants[field.attname] = field.get_default()  # None or ""
+    accepted = {*constants, *(a for a, _ in factories), *attname_of, "pk"}
+    return _Plan(
+        constants, tuple(factories), frozenset(attname_of), attname_of, frozenset(accepted)
+    )
 
 
 def new_row(model: type[M], /, **values: Any) -> M:
     """``model(**values)``, built from a per-model plan (see the module docstring)."""
+    plan = _plan(model)
     if (
         pre_init.has_listeners(model)
         or post_init.has_listeners(model)
-        or not values.keys() <= _accepted(model)
+        or not values.keys() <= plan.accepted
     ):
         return model(**values)
     pk = values.pop("pk", _UNSET)  # the property, set after the fields as Django does
     obj = model.__new__(model)
     obj._state = ModelState()
     attrs = obj.__dict__
-    for name, attname, is_relation, default in _plan(model):
-        if is_relation and name in values:
-            setattr(obj, name, values[name])  # the descriptor checks and caches it
-            if attname in values:  # both given: the id wins (and drops a stale cache)
-                setattr(obj, attname, values[attname])
-        elif attname in values:
-            attrs[attname] = values[attname]
-        else:
-            attrs[attname] = default()
+    attrs.update(plan.constants)
+    for attname, make in plan.factories:
+        if attname not in values:
+            attrs[attname] = make()
+    related = plan.relations.intersection(values)
+    for name in related:
+        setattr(obj, name, values.pop(name))  # the descriptor checks and caches it
+        attname = plan.attname_of[name]
+        if attname in values:  # both given: the id wins (and drops a stale cache)
+            setattr(obj, attname, values.pop(attname))
+    attrs.update(values)
     if pk is not _UNSET:
         obj.pk = pk
     return obj
-
-
-@functools.cache
-def _accepted(model: type[Model]) -> frozenset[str]:
-    """The keyword arguments the plan handles: attribute names, and relations' names."""
-    return frozenset(
-        key
-        for name, attname, is_relation, _ in _plan(model)
-        for key in ((name, attname) if is_relation else (attname,))
-    ) | {"pk"}
