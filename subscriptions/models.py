@@ -204,7 +204,14 @@ class Subscription(BaseModel):
     class Meta:
         ordering = ("-created_at",)
         indexes = [
-            models.Index(fields=["status", "next_renewal_date"], name="subscription_due_idx")
+            models.Index(fields=["status", "next_renewal_date"], name="subscription_due_idx"),
+            # The renewal claim's queue: live subscriptions in due order, so each claim
+            # reads the next due rows instead of stepping past every one renewed before.
+            models.Index(
+                fields=["next_renewal_date", "id"],
+                condition=models.Q(status__in=sorted(LIVE_STATUSES)),
+                name="subscription_renewal_queue_idx",
+            ),
         ]
         constraints = [
             models.CheckConstraint(

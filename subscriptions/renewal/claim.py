@@ -2,8 +2,8 @@
 
 Two locks, each for what it is good at:
 
-- **The claim**: due subscriptions are read ``FOR UPDATE SKIP LOCKED`` in primary-key order,
-  a batch at a time. In the claim's transaction each gets its ``Renewal`` row (unique per
+- **The claim**: due subscriptions are read ``FOR UPDATE SKIP LOCKED`` in due order (the
+  renewal queue index), a batch at a time. In the claim's transaction each gets its ``Renewal`` row (unique per
   subscription and period start) and is advanced past the period, so once the claim commits
   the period is no longer due for anyone: two runs, or any number of workers, can never
   claim the same period, and a period can never be lost between them.

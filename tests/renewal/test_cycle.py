@@ -225,3 +225,23 @@ def test_a_batch_orders_together_and_a_refused_order_errors_alone(
     assert not Order.objects.filter(subscription_id=refused.pk).exists()
     # Paid once each, whatever path the order took.
     assert PaymentAttempt.objects.filter(state="succeeded").count() == 5
+
+
+def test_the_claim_takes_the_longest_overdue_first(box_plan, gateway):
+    """Claims read the renewal queue in due order, not creation order: with room for one,
+    the subscription due earliest is renewed first."""
+    later = subscribe(box_plan, start=D(2026, 1, 10))  # created first, due last
+    earliest = subscribe(box_plan, start=D(2025, 12, 20))
+    middle = subscribe(box_plan, start=D(2026, 1, 1))
+    due = {s.pk: s.next_renewal_date for s in (later, earliest, middle)}
+    assert due[earliest.pk] < due[middle.pk] < due[later.pk] <= D(2026, 1, 12)
+
+    renewal_run_execute(as_of=D(2026, 1, 12), batch_size=1, limit=1)
+    assert list(Renewal.objects.values_list("subscription_id", flat=True)) == [earliest.pk]
+
+    renewal_run_execute(as_of=D(2026, 1, 12), batch_size=1)
+    assert list(Renewal.objects.order_by("pk").values_list("subscription_id", "period_start")) == [
+        (earliest.pk, due[earliest.pk]),
+        (middle.pk, due[middle.pk]),
+        (later.pk, due[later.pk]),
+    ]
