@@ -57,7 +57,7 @@ def _plan(model: type[Model]) -> _Plan:
         if isinstance(field.remote_field, ForeignObjectRel):
             attname_of[field.name] = field.attname
         if field.has_default() and not callable(field.default):
-            constants[field.attname] = field.default  # the one object, as get_default gives
+            constants[field.attname] = field.get_default()  # the same object every time
         elif field.default is timezone.now and settings.USE_TZ:
             factories.append((field.attname, _utc_now))  # no settings lookup per row
         elif field.has_default() or field.has_db_default():
