@@ -190,7 +190,7 @@ def _begin(*, items: dict[int, BatchItem], actor: Actor, trigger: str) -> list[P
     return attempts
 
 
-def _cards(invoices: list[Invoice]) -> dict[int, tuple[PaymentMethod | None, str]]:
+def _cards(invoices: Sequence[Invoice]) -> dict[int, tuple[PaymentMethod | None, str]]:
     """``choose_payment_method`` for many invoices in two queries (each invoice annotated
     with its subscription's ``subscription_card``)."""
     own = {

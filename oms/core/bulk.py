@@ -251,9 +251,7 @@ def _unnest_type(model_field: Field) -> str | None:
     target = model_field.target_field if model_field.is_relation else model_field  # type: ignore[attr-defined]
     # A field with its own placeholder needs it per value — except bytea on PostgreSQL,
     # whose placeholder is the plain one (only MySQL dresses binary values up).
-    plain_binary = isinstance(model_field, BinaryField) and (
-        connection.ops.binary_placeholder_sql(b"") == "%s"
-    )
+    plain_binary = isinstance(model_field, BinaryField) and connection.vendor == "postgresql"
     if (hasattr(model_field, "get_placeholder") and not plain_binary) or (
         target.get_internal_type() not in connection.data_types
     ):
