@@ -219,3 +219,32 @@ def test_the_portable_update_path_used_on_sqlite_writes_the_same_outcome(monkeyp
             0,
         )
         assert invoice.payment_attempts.get().state == AttemptState.SUCCEEDED
+
+
+def test_a_past_due_subscription_invoice_takes_the_one_invoice_completion():
+    """A success for a past-due subscription's invoice is not recorded in bulk: the
+    one-invoice completion handles it (it knows dunning). The bulk ones come back with
+    their invoice as written; that one without (the caller reads it afresh)."""
+    from billing.models import InvoiceLineKind
+    from billing.services import LineInput, invoice_create_for_period
+    from subscriptions.models import Subscription
+    from tests.factories.subscriptions import make_plan, make_subscription
+
+    gateway = InProcessGateway()
+    sub = make_subscription(
+        plan=make_plan(price=1500, currency="EUR"), customer=_customer(gateway), currency="EUR"
+    )
+    Subscription.objects.filter(pk=sub.pk).update(status="past_due")
+    late = invoice_create_for_period(
+        subscription=sub, period_start=sub.current_period_start, actor=ACTOR,
+        lines=[LineInput(kind=InvoiceLineKind.PLAN, description="Plan", unit_amount=1500)],
+    )  # fmt: skip
+    fine = make_invoice(customer=_customer(gateway), amounts=[900])
+
+    items = invoices_pay_batch(invoices=[late, fine], actor=ACTOR, gateway=gateway)
+
+    assert [item.attempt.state for item in items] == ["succeeded", "succeeded"]
+    assert items[0].invoice is None and items[1].invoice is not None
+    for invoice in (late, fine):
+        invoice.refresh_from_db()
+        assert (invoice.status, invoice.amount_due) == (InvoiceStatus.PAID, 0)
