@@ -40,8 +40,7 @@ def _utc_now() -> dt.datetime:
 class _Plan:
     constants: dict[str, Any]  # attname -> the default every instance starts with
     factories: tuple[tuple[str, Callable[[], Any]], ...]  # attname -> makes its default
-    relations: frozenset[str]  # relation names: set through Django's descriptor
-    attname_of: dict[str, str]  # relation name -> its id attribute
+    attname_of: dict[str, str]  # relation name (set through Django's descriptor) -> its id
     accepted: frozenset[str]  # the keywords this path takes
 
 
@@ -65,19 +64,16 @@ def _plan(model: type[Model]) -> _Plan:
         else:
             constants[field.attname] = field.get_default()  # None or ""
     accepted = {*constants, *(a for a, _ in factories), *attname_of, "pk"}
-    return _Plan(
-        constants, tuple(factories), frozenset(attname_of), attname_of, frozenset(accepted)
-    )
+    return _Plan(constants, tuple(factories), attname_of, frozenset(accepted))
 
 
 def new_row(model: type[M], /, **values: Any) -> M:
     """``model(**values)``, built from a per-model plan (see the module docstring)."""
     plan = _plan(model)
-    if (
-        pre_init.has_listeners(model)
-        or post_init.has_listeners(model)
-        or not values.keys() <= plan.accepted
-    ):
+    listened = (pre_init.receivers or post_init.receivers) and (  # none at all: no lookup
+        pre_init.has_listeners(model) or post_init.has_listeners(model)
+    )
+    if listened or not values.keys() <= plan.accepted:
         return model(**values)
     pk = values.pop("pk", _UNSET)  # the property, set after the fields as Django does
     obj = model.__new__(model)
@@ -87,8 +83,7 @@ def new_row(model: type[M], /, **values: Any) -> M:
     for attname, make in plan.factories:
         if attname not in values:
             attrs[attname] = make()
-    related = plan.relations.intersection(values)
-    for name in related:
+    for name in plan.attname_of.keys() & values.keys():
         setattr(obj, name, values.pop(name))  # the descriptor checks and caches it
         attname = plan.attname_of[name]
         if attname in values:  # both given: the id wins (and drops a stale cache)
