@@ -3,10 +3,11 @@
 Two locks, each for what it is good at:
 
 - **The claim**: due subscriptions are read ``FOR UPDATE SKIP LOCKED`` in due order (the
-  renewal queue index), a batch at a time. In the claim's transaction each gets its ``Renewal`` row (unique per
-  subscription and period start) and is advanced past the period, so once the claim commits
-  the period is no longer due for anyone: two runs, or any number of workers, can never
-  claim the same period, and a period can never be lost between them.
+  renewal queue index), a batch at a time. In the claim's transaction each gets its
+  ``Renewal`` row (unique per subscription and period start) and is advanced past the
+  period, so once the claim commits the period is no longer due for anyone: two runs, or
+  any number of workers, can never claim the same period, and a period can never be lost
+  between them.
 - **The lease**: the steps after the claim (invoice, charge, order) each commit on their own
   (the charge must be recorded before Stripe is called), so a row lock cannot cover them. The
   worker holds a PostgreSQL *session* advisory lock on each renewal it works on, taken inside
