@@ -107,14 +107,20 @@ class RenewalPreview:
 # --- prefetching -----------------------------------------------------------------------------
 
 
+def _version_data(via: str = "") -> tuple[Prefetch, str]:
+    """What a renewal reads of a plan version (its prices and items), reached ``via`` a
+    relation path ending in ``__`` (or on the versions themselves)."""
+    return (
+        Prefetch(f"{via}prices", queryset=PlanPrice.objects.order_by("currency")),
+        f"{via}items__sku",
+    )
+
+
 def _pending_changes_qs() -> QuerySet[ScheduledChange]:
     return (
         ScheduledChange.objects.filter(applied_at__isnull=True, cancelled_at__isnull=True)
         .select_related("plan_version__plan")
-        .prefetch_related(
-            Prefetch("plan_version__prices", queryset=PlanPrice.objects.order_by("currency")),
-            "plan_version__items__sku",
-        )
+        .prefetch_related(*_version_data("plan_version__"))
         .order_by("effective_date", "id")
     )
 
@@ -130,9 +136,7 @@ def _open_adjustments_qs() -> QuerySet[ProrationAdjustment]:
 
 
 def _plan_versions_qs() -> QuerySet[PlanVersion]:
-    return PlanVersion.objects.select_related("plan").prefetch_related(
-        Prefetch("prices", queryset=PlanPrice.objects.order_by("currency")), "items__sku"
-    )
+    return PlanVersion.objects.select_related("plan").prefetch_related(*_version_data())
 
 
 def with_renewal_data(queryset: QuerySet[Subscription]) -> QuerySet[Subscription]:
