@@ -94,7 +94,9 @@ class OrderListPlaceView(ChannelAPIView, ListAPIView):
         payload = dict(data.validated_data)
         actor = Actor.for_channel(self.channel)
         customer = _customer_for(self, payload, actor)
-        order, created = services.order_place_or_get(
+        # Grouped: placed in one transaction with the requests this process is taking at
+        # the same moment (threaded workers), each still answered only once committed.
+        order, created = services.order_place_grouped(
             channel=self.channel,
             customer=customer,
             actor=actor,
@@ -109,7 +111,6 @@ class OrderListPlaceView(ChannelAPIView, ListAPIView):
             notes=payload["notes"],
             expected_total=payload.get("expected_total"),
             payment_pending=payload["payment_pending"],
-            prefetch_lines=True,  # the response reads them: no query for what was just written
         )
         if not created:
             order = selectors.order_list_for_channel(channel=self.channel).get(pk=order.pk)

@@ -1,0 +1,189 @@
+"""Group commit of concurrent intake (``order_place_grouped``), on real parallel connections."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from django.db import connection, transaction
+
+from inventory import errors
+from inventory.models import StockLevel
+from oms.core.actors import Actor
+from oms.core.errors import Conflict, ValidationError
+from orders.models import Order, OrderStatus
+from orders.services import grouping, order_place_grouped
+from tests.factories.core import ChannelFactory
+from tests.factories.customers import CustomerFactory
+from tests.factories.inventory import WarehouseFactory
+from tests.factories.orders import ADDRESS, stocked_sku
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _xmin(order_id: int) -> int:
+    """The id of the transaction that wrote the order."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT xmin::text::bigint FROM orders_order WHERE id = %s", [order_id])
+        return cursor.fetchone()[0]
+
+
+def _place_concurrently(calls: list[dict[str, Any]], monkeypatch: Any) -> list[Any]:
+    """Run ``order_place_grouped`` for each call in its own thread. The first caller's group
+    is held until every other caller waits behind it, so they form the next group."""
+    release = threading.Event()
+    original = grouping._place_group
+    first = threading.Event()
+
+    def held(group: list[Any]) -> None:
+        if not first.is_set():
+            first.set()
+            assert release.wait(10)
+        original(group)
+
+    monkeypatch.setattr(grouping, "_place_group", held)
+    results: list[Any] = [None] * len(calls)
+
+    def run(index: int) -> None:
+        try:
+            results[index] = order_place_grouped(**calls[index])
+        except Exception as exc:  # noqa: BLE001 - compared below
+            results[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    threads[0].start()
+    assert first.wait(10)
+    for thread in threads[1:]:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while len(grouping._GROUP._waiting) < len(calls) - 1:
+        assert time.monotonic() < deadline, "the callers never queued"
+        time.sleep(0.005)
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    return results
+
+
+def _call(channel: Any, sku: Any, quantity: int = 1, **extra: Any) -> dict[str, Any]:
+    return {
+        "channel": channel,
+        "customer": CustomerFactory(),
+        "lines": [{"sku": sku.code, "quantity": quantity}],
+        "shipping_address": ADDRESS,
+        "actor": Actor.for_channel(channel),
+        **extra,
+    }
+
+
+def test_waiting_requests_are_placed_in_one_transaction(monkeypatch):
+    channel = ChannelFactory()
+    sku = stocked_sku(quantity=20, warehouse=WarehouseFactory())
+    calls = [_call(channel, sku, external_id=f"G-{i}") for i in range(6)]
+
+    results = _place_concurrently(calls, monkeypatch)
+
+    assert all(isinstance(r, tuple) and r[1] is True for r in results), results
+    orders = [order for order, _ in results]
+    assert [o.external_id for o in orders] == [f"G-{i}" for i in range(6)]
+    # The first led alone; the five that waited behind it share one transaction.
+    assert len({_xmin(o.pk) for o in orders[1:]}) == 1
+    assert _xmin(orders[0].pk) != _xmin(orders[1].pk)
+    for order in Order.objects.filter(pk__in=[o.pk for o in orders]):
+        assert order.status == OrderStatus.ALLOCATED
+        assert order.events.filter(kind="allocation").count() == 1
+    assert StockLevel.objects.get(sku=sku).allocated == 6
+    # Each caller got its own order with its lines, answered without another query.
+    assert [o.lines.all()[0].sku_code for o in orders] == [sku.code] * 6
+
+
+def test_a_refused_request_fails_alone_in_its_group(monkeypatch):
+    channel = ChannelFactory()
+    sku = stocked_sku(quantity=2, warehouse=WarehouseFactory())
+    calls = [
+        _call(channel, sku),
+        _call(channel, sku),
+        _call(channel, sku, quantity=5),  # more than is left: out of stock
+        {**_call(channel, sku), "lines": [{"sku": "NO-SUCH-SKU", "quantity": 1}]},
+    ]
+
+    results = _place_concurrently(calls, monkeypatch)
+
+    assert isinstance(results[0], tuple) and isinstance(results[1], tuple)
+    assert isinstance(results[2], Conflict) and results[2].code == errors.OUT_OF_STOCK
+    assert isinstance(results[3], ValidationError)
+    assert Order.objects.count() == 2
+    assert StockLevel.objects.get(sku=sku).allocated == 2
+
+
+def test_a_failed_group_places_each_request_alone(monkeypatch):
+    channel = ChannelFactory()
+    sku = stocked_sku(quantity=10, warehouse=WarehouseFactory())
+    calls = [_call(channel, sku, external_id=f"F-{i}") for i in range(4)]
+    original_many = grouping._place_many
+    broken = []
+
+    def place_many(**kwargs: Any) -> Any:
+        if len(kwargs["requests"]) > 1:
+            broken.append(len(kwargs["requests"]))
+            original_many(**kwargs)  # writes, then the transaction fails: nothing stays
+            raise RuntimeError("the group's statement failed")
+        return original_many(**kwargs)
+
+    monkeypatch.setattr(grouping, "_place_many", place_many)
+
+    results = _place_concurrently(calls, monkeypatch)
+
+    assert broken == [3]
+    assert all(isinstance(r, tuple) and r[1] is True for r in results), results
+    orders = [order for order, _ in results]
+    assert len({_xmin(o.pk) for o in orders}) == 4  # each placed on its own
+    assert Order.objects.count() == 4
+    assert StockLevel.objects.get(sku=sku).allocated == 4
+
+
+def test_a_resent_external_id_in_a_group_gets_the_first_order(monkeypatch):
+    channel = ChannelFactory()
+    sku = stocked_sku(quantity=10, warehouse=WarehouseFactory())
+    first = order_place_grouped(**_call(channel, sku, external_id="R-1"))[0]
+    calls = [_call(channel, sku, external_id="R-0"), _call(channel, sku, external_id="R-1")]
+    calls.append(_call(channel, sku, external_id="R-2"))
+
+    results = _place_concurrently(calls, monkeypatch)
+
+    assert results[1] == (first, False)
+    assert results[0][1] is True and results[2][1] is True
+    assert Order.objects.filter(external_id="R-1").count() == 1
+    assert StockLevel.objects.get(sku=sku).allocated == 3
+
+
+def test_requests_of_different_channels_are_not_grouped(monkeypatch):
+    web, pos = ChannelFactory(), ChannelFactory()
+    sku = stocked_sku(quantity=10, warehouse=WarehouseFactory())
+    calls = [_call(web, sku), _call(web, sku), _call(pos, sku), _call(web, sku), _call(pos, sku)]
+
+    results = _place_concurrently(calls, monkeypatch)
+
+    orders = [order for order, _ in results]
+    by_channel: dict[int, set[int]] = {}
+    for order in orders:
+        by_channel.setdefault(order.channel_id, set()).add(_xmin(order.pk))
+    # web: the first alone, then its other two together; pos: its two together.
+    assert len(by_channel[web.pk]) == 2 and len(by_channel[pos.pk]) == 1
+    assert not by_channel[web.pk] & by_channel[pos.pk]
+    for order in Order.objects.filter(pk__in=[o.pk for o in orders]):
+        placed = order.events.get(payload__to=OrderStatus.PLACED)
+        assert placed.actor_channel_id == order.channel_id
+
+
+def test_inside_a_callers_transaction_it_places_alone_and_refuses_nesting():
+    channel = ChannelFactory()
+    sku = stocked_sku(quantity=10, warehouse=WarehouseFactory())
+    with pytest.raises(RuntimeError, match="durable"), transaction.atomic():
+        order_place_grouped(**_call(channel, sku))
+    assert grouping._GROUP._waiting == [] and not grouping._GROUP._leading
+    assert Order.objects.count() == 0
