@@ -2,8 +2,10 @@
 
 The script creates (drops and recreates) its own PostgreSQL database, migrates it, seeds a
 channel with an API key, customers and SKUs with limited stock, then starts gunicorn
-(2 sync workers, ``oms.wsgi``, production settings with DEBUG off, persistent database
-connections) on a free local port. For each client count (1, 8, 32) it runs
+(2 gthread workers × 32 threads, ``oms.wsgi``, production settings with DEBUG off,
+persistent database connections) on a free local port. Threads let a worker take the requests
+of many clients at once, so intake can group the placements that arrive together into one
+transaction (``orders.services.order_place_grouped``); ``--threads 1`` runs sync workers. For each client count (1, 8, 32) it runs
 
   * the trivial authenticated endpoint ``GET /api/v1/ping/`` — the server's ceiling, and
   * ``POST /api/v1/orders/`` (1–3 lines, an Idempotency-Key each) — order intake,
@@ -312,7 +314,12 @@ def main() -> int:
     parser.add_argument("--clients", default="1,8,32", help="Comma-separated client counts.")
     parser.add_argument("--requests", type=int, default=None, help="Requests per client per round.")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers.")
-    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads (gthread if > 1).")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=32,
+        help="gunicorn threads per worker (gthread if > 1; 1: sync workers).",
+    )
     parser.add_argument("--hot-units", type=int, default=None, help="Units of the hot SKU.")
     parser.add_argument("--hot-clients", type=int, default=64)
     parser.add_argument("--keep-db", action="store_true", help="Leave the bench database behind.")
