@@ -12,6 +12,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from .bulk import Writes
 from .db import is_postgres
 from .errors import Conflict, ValidationError
 from .models import ApiKey, Channel, ChannelKind, IdempotencyRecord
@@ -164,6 +165,22 @@ def idempotency_complete(*, record: IdempotencyRecord, status: int, body: Any) -
             "updated_at = %s WHERE id = %s",
             [IdempotencyRecord.State.COMPLETE.value, status, text, timezone.now(), record.pk],
         )
+
+
+def idempotency_complete_staged(
+    *, record: IdempotencyRecord, status: int, body: Any, writes: Writes
+) -> None:
+    """``idempotency_complete`` as part of the caller's write batch (``oms.core.bulk``), so
+    the answer commits in the same transaction as the work it reports: there is no moment
+    when the work is done and its key still says in progress. ``body`` is encoded with
+    DjangoJSONEncoder (the field's encoder)."""
+    record.state = IdempotencyRecord.State.COMPLETE
+    record.response_status = status
+    record.response_body = body
+    record.updated_at = timezone.now()
+    writes.update(
+        IdempotencyRecord, [record], ["state", "response_status", "response_body", "updated_at"]
+    )
 
 
 def idempotency_abandon(*, record: IdempotencyRecord) -> None:

@@ -12,7 +12,9 @@ from customers import selectors as customer_selectors
 from customers import services as customer_services
 from customers.models import Customer
 from oms.core.actors import Actor
+from oms.core.api.idempotency import Answer
 from oms.core.api.views import ChannelAPIView
+from oms.core.bulk import Writes
 from oms.core.errors import NotFound
 from orders import selectors, services
 from orders.models import Order
@@ -95,7 +97,9 @@ class OrderListPlaceView(ChannelAPIView, ListAPIView):
         actor = Actor.for_channel(self.channel)
         customer = _customer_for(self, payload, actor)
         # Grouped: placed in one transaction with the requests this process is taking at
-        # the same moment (threaded workers), each still answered only once committed.
+        # the same moment (threaded workers), each still answered only once committed; the
+        # Idempotency-Key's answer is stored in that transaction too.
+        answer = self.idempotency
         order, created = services.order_place_grouped(
             channel=self.channel,
             customer=customer,
@@ -111,13 +115,37 @@ class OrderListPlaceView(ChannelAPIView, ListAPIView):
             notes=payload["notes"],
             expected_total=payload.get("expected_total"),
             payment_pending=payload["payment_pending"],
+            settlement=None if answer is None else _StoredAnswer(self, answer),
         )
+        if answer is not None and answer.response is not None:
+            return answer.response
+        return self.placed_response(order, created)
+
+    def placed_response(self, order: Order, created: bool) -> Response:
         if not created:
             order = selectors.order_list_for_channel(channel=self.channel).get(pk=order.pk)
         return Response(
             OrderSerializer(order).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
+
+
+class _StoredAnswer:
+    """Intake's settlement for an Idempotency-Key: the response, success or refusal, is
+    rendered and stored in the transaction that placed or refused the order."""
+
+    def __init__(self, view: OrderListPlaceView, answer: Answer) -> None:
+        self.view, self.answer = view, answer
+
+    def stage(self, outcome: Any, writes: Writes) -> None:
+        if isinstance(outcome, Exception):
+            response = self.view.handle_exception(outcome)
+        else:
+            response = self.view.placed_response(*outcome)
+        self.answer.stage(response, writes)
+
+    def committed(self) -> None:
+        self.answer.committed()
 
 
 class _OrderMixin:

@@ -9,35 +9,52 @@ There is no extra thread. The first caller to arrive becomes the leader: it take
 request waiting with the same actor (its own among them), places them in one durable
 transaction on its own connection, hands each waiting caller its outcome and, if more
 arrived meanwhile, makes the oldest of them the next leader. A caller alone (one client, a
-sync worker) leads a group of one: ``order_place_or_get`` with a lock around it.
+sync worker) leads a group of one.
 
 Each request keeps its own answer: an order refused (unknown SKU, out of stock, wrong total)
 fails alone and the rest of its group is placed. If the group's transaction itself fails (a
 re-sent external id racing another process, a deadlock, a bug), every request of the group is
 placed again on its own, so one bad request never costs the others theirs.
+
+A caller may hand in a ``Settlement``: rows of its own to write in the transaction that
+decides its outcome (the API stores its Idempotency-Key answer there), told once it commits.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 
 from oms.core.actors import Actor
+from oms.core.bulk import Writes
+from oms.core.errors import ApplicationError
 
 from ..models import Order
 from ._common import cache_lines
-from .intake import PlaceRequest, _place_many, order_place_or_get
+from .intake import PlaceRequest, _place_many, _resent
 
 MAX_GROUP = 32
+
+Outcome = tuple[Order, bool] | ApplicationError
+
+
+class Settlement(Protocol):
+    def stage(self, outcome: Outcome, writes: Writes) -> None:
+        """Add rows for ``outcome`` to ``writes``, inside the transaction that placed (or
+        refused) the order; the order's rows are already written."""
+
+    def committed(self) -> None:
+        """The transaction ``stage`` wrote to has committed."""
 
 
 @dataclass(eq=False, slots=True)
 class _Ticket:
     request: PlaceRequest
     actor: Actor
+    settlement: Settlement | None = None
     woken: threading.Event = field(default_factory=threading.Event)
     lead: bool = False
     outcome: tuple[Order, bool] | None = None
@@ -102,50 +119,63 @@ class _Group:
 
 
 def _place_group(group: list[_Ticket]) -> None:
-    if len(group) > 1:
-        try:
-            with transaction.atomic(durable=True):
-                outcomes = _place_many(
-                    requests=[t.request for t in group], actor=group[0].actor, writes=None
-                )
-        except Exception:  # noqa: BLE001 - every request is retried alone below
-            pass
-        else:
-            for ticket, outcome in zip(group, outcomes, strict=True):
-                if isinstance(outcome, BaseException):
-                    ticket.error = outcome
-                else:
-                    ticket.outcome = outcome
+    try:
+        outcomes = _place_together(group)
+    except Exception as exc:  # noqa: BLE001 - retried alone, or handed to its request
+        if len(group) > 1:
+            for ticket in group:
+                _place_group([ticket])
             return
-    for ticket in group:
-        try:
-            ticket.outcome = _place_alone(ticket)
-        except Exception as exc:  # noqa: BLE001 - handed to the request that sent it
+        (ticket,) = group
+        existing = _resent(ticket.request, exc) if isinstance(exc, IntegrityError) else None
+        if existing is None:
             ticket.error = exc
+        else:  # a concurrent request with the same external id committed first
+            ticket.outcome = (existing, False)
+        return
+    for ticket, outcome in zip(group, outcomes, strict=True):
+        if isinstance(outcome, ApplicationError):
+            ticket.error = outcome
+        else:
+            ticket.outcome = outcome
+        if ticket.settlement is not None:
+            ticket.settlement.committed()
 
 
-def _place_alone(ticket: _Ticket) -> tuple[Order, bool]:
-    request = ticket.request
-    return order_place_or_get(
-        actor=ticket.actor,
-        **{f.name: getattr(request, f.name) for f in fields(PlaceRequest)},
-    )
+def _place_together(group: list[_Ticket]) -> list[Outcome]:
+    """The group's orders in one durable transaction: one write for the orders, then one for
+    what the settlements add (they see the orders as written)."""
+    with transaction.atomic(durable=True):
+        outcomes = _place_many(
+            requests=[t.request for t in group], actor=group[0].actor, writes=None
+        )
+        settled = Writes()
+        for ticket, outcome in zip(group, outcomes, strict=True):
+            if not isinstance(outcome, ApplicationError):
+                order, created = outcome
+                if created:  # answer order.lines.all() from the lines just written
+                    cache_lines(order, order._intake_lines)  # type: ignore[attr-defined]
+            if ticket.settlement is not None:
+                ticket.settlement.stage(outcome, settled)
+        settled.run()
+    return outcomes
 
 
 _GROUP = _Group()
 
 
-def order_place_grouped(*, actor: Actor, **kwargs: Any) -> tuple[Order, bool]:
+def order_place_grouped(
+    *, actor: Actor, settlement: Settlement | None = None, **kwargs: Any
+) -> tuple[Order, bool]:
     """``order_place_or_get`` for a request handler that may run beside others in this
     process: placed in one transaction with whatever placements are waiting at the same time
     (see the module docstring). Returns (order, created); a new order comes back with its
     lines cached (``order.lines.all()`` costs no query). Refusals raise as
-    ``order_place_or_get`` raises them. Inside a caller's transaction it cannot wait for a
-    group: it places alone (and, intake being durable, refuses the nesting)."""
-    request = PlaceRequest(**kwargs)
+    ``order_place_or_get`` raises them. ``settlement``: rows to write with the outcome.
+    Inside a caller's transaction it cannot wait for a group: it places alone (and, intake
+    being durable, refuses the nesting)."""
+    ticket = _Ticket(PlaceRequest(**kwargs), actor, settlement)
     if connection.in_atomic_block:
-        return order_place_or_get(actor=actor, prefetch_lines=True, **kwargs)
-    order, created = _GROUP.place(_Ticket(request, actor))
-    if created and hasattr(order, "_intake_lines"):
-        cache_lines(order, order._intake_lines)
-    return order, created
+        _place_group([ticket])
+        return ticket.answer()
+    return _GROUP.place(ticket)

@@ -284,10 +284,10 @@ def test_placing_over_http_has_a_fixed_query_count(
     api_client, channel, django_assert_max_num_queries, without_upper_hooks, warehouse
 ):
     """Authentication 1 (+1 to note the key's use, at most once a minute), Idempotency-Key
-    claim 1 (INSERT … ON CONFLICT in autocommit) and completion 1, customer visibility 1,
-    intake 6 (see test_intake); the response reads the lines intake just wrote from memory
-    (``prefetch_lines``) = 11, for 1 or 10 lines. The callbacks of billing and fulfillment
-    are theirs to count."""
+    claim 1 (INSERT … ON CONFLICT in autocommit), customer visibility 1, intake 6 (see
+    test_intake) and the completion 1, written in intake's transaction; the response reads
+    the lines intake just wrote from memory = 11, for 1 or 10 lines. The callbacks of
+    billing and fulfillment are theirs to count."""
     skus = [stocked_sku(quantity=50, warehouse=warehouse) for _ in range(10)]
     customer = CustomerFactory(source_channel=channel)
     for n, key in ((1, "a"), (10, "b")):

@@ -187,3 +187,85 @@ def test_inside_a_callers_transaction_it_places_alone_and_refuses_nesting():
         order_place_grouped(**_call(channel, sku))
     assert grouping._GROUP._waiting == [] and not grouping._GROUP._leading
     assert Order.objects.count() == 0
+
+
+def _post_concurrently(client: Any, bodies: list[tuple[str, dict]], monkeypatch: Any) -> list[Any]:
+    """POST each (Idempotency-Key, body) from its own thread, the followers held behind the
+    first caller's group as in ``_place_concurrently``."""
+    release, first = threading.Event(), threading.Event()
+    original = grouping._place_group
+
+    def held(group: list[Any]) -> None:
+        if not first.is_set():
+            first.set()
+            assert release.wait(10)
+        original(group)
+
+    monkeypatch.setattr(grouping, "_place_group", held)
+    responses: list[Any] = [None] * len(bodies)
+
+    def run(index: int) -> None:
+        key, body = bodies[index]
+        try:
+            responses[index] = client.post(
+                "/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY=key
+            )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(bodies))]
+    threads[0].start()
+    assert first.wait(10)
+    for thread in threads[1:]:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while len(grouping._GROUP._waiting) < len(bodies) - 1:
+        assert time.monotonic() < deadline, "the requests never queued"
+        time.sleep(0.005)
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    return responses
+
+
+def _record_xmin(key: str) -> tuple[int, str, int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT xmin::text::bigint, state, response_status FROM core_idempotencyrecord "
+            "WHERE key = %s",
+            [key],
+        )
+        return cursor.fetchone()
+
+
+def test_over_http_each_answer_is_stored_in_its_orders_transaction(
+    api_client, channel, monkeypatch
+):
+    sku = stocked_sku(quantity=3, warehouse=WarehouseFactory())
+    customer = CustomerFactory(source_channel=channel)
+
+    def body(quantity: int) -> dict:
+        line = {"sku": sku.code, "quantity": quantity}
+        return {"customer_id": customer.pk, "lines": [line], "shipping_address": ADDRESS}
+
+    requests = [("k-0", body(1)), ("k-1", body(1)), ("k-2", body(5)), ("k-3", body(1))]
+
+    responses = _post_concurrently(api_client, requests, monkeypatch)
+
+    assert [r.status_code for r in responses] == [201, 201, 409, 201]
+    assert responses[2].json()["error"]["code"] == errors.OUT_OF_STOCK
+    orders = [Order.objects.get(pk=responses[i].json()["id"]) for i in (0, 1, 3)]
+    # Each answer committed with the work it reports: the first alone, the followers'
+    # orders and all three of their answers (the refusal's too) in one transaction.
+    assert _record_xmin("k-0") == (_xmin(orders[0].pk), "complete", 201)
+    group = {_xmin(orders[1].pk), _xmin(orders[2].pk)}
+    assert len(group) == 1
+    assert {_record_xmin(k)[0] for k in ("k-1", "k-2", "k-3")} == group
+    assert _record_xmin("k-2")[1:] == ("complete", 409)
+    # A retry replays what was stored, body for body.
+    for (key, sent), first in zip(requests, responses, strict=True):
+        again = api_client.post("/api/v1/orders/", sent, format="json", HTTP_IDEMPOTENCY_KEY=key)
+        assert again["Idempotent-Replayed"] == "true"
+        assert (again.status_code, again.json()) == (first.status_code, first.json())
+    assert Order.objects.count() == 3
+    assert StockLevel.objects.get(sku=sku).allocated == 3

@@ -3,7 +3,11 @@
 The first response for (channel, key) is stored and replayed for a retry. The same key with a
 different request is a 409. Two concurrent requests with one key do the work once: the second
 waits for the first to finish and replays its answer. Server errors free the key again so a
-retry can run; 4xx answers are stored like successes (the retry would fail the same way)."""
+retry can run; 4xx answers are stored like successes (the retry would fail the same way).
+
+A handler whose work ends in one write batch can store the answer in that batch
+(``view.idempotency``, an ``Answer``): the answer then commits with the work it reports, in the
+same transaction, and costs no statement of its own."""
 
 from __future__ import annotations
 
@@ -11,15 +15,22 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from rest_framework.response import Response
 
+from oms.core.bulk import Writes
 from oms.core.errors import Conflict, ValidationError
 from oms.core.models import IdempotencyRecord
 from oms.core.selectors import idempotency_get
-from oms.core.services import idempotency_abandon, idempotency_begin, idempotency_complete
+from oms.core.services import (
+    idempotency_abandon,
+    idempotency_begin,
+    idempotency_complete,
+    idempotency_complete_staged,
+)
 
 HEADER = "Idempotency-Key"
 WAIT_SECONDS = 10.0
@@ -58,6 +69,33 @@ def _await_completion(record: IdempotencyRecord) -> IdempotencyRecord:
     return current
 
 
+@dataclass(eq=False)
+class Answer:
+    """The claimed key of the request being handled, for a handler that stores the answer
+    itself: ``stage`` adds it to the handler's write batch, ``committed`` says that batch
+    committed. Then ``response`` is the answer, and nothing is left to store."""
+
+    record: IdempotencyRecord
+    response: Response | None = None
+    stored: bool = False
+    _staged: Response | None = None
+
+    def stage(self, response: Response, writes: Writes) -> None:
+        """Store ``response`` with ``writes`` (a server error is not stored: the key is
+        freed instead, by ``run_idempotent``)."""
+        if response.status_code >= 500:
+            return
+        idempotency_complete_staged(
+            record=self.record, status=response.status_code, body=response.data, writes=writes
+        )
+        self._staged = response
+
+    def committed(self) -> None:
+        """The batch that ``stage`` wrote to has committed."""
+        if self._staged is not None:
+            self.response, self.stored = self._staged, True
+
+
 def run_idempotent(*, request: Any, view: Any, handler: Callable[[], Response]) -> Response:
     key = request.headers.get(HEADER)
     if key is None:
@@ -84,14 +122,20 @@ def run_idempotent(*, request: Any, view: Any, handler: Callable[[], Response]) 
             )
         return _replay(_await_completion(record))
 
+    answer = view.idempotency = Answer(record)
     try:
         try:
             response = handler()
         except Exception as exc:  # noqa: BLE001 - turned into the response DRF would send
             response = view.handle_exception(exc)
     except BaseException:
-        idempotency_abandon(record=record)
+        if not answer.stored:
+            idempotency_abandon(record=record)
         raise
+    finally:
+        view.idempotency = None
+    if answer.stored:
+        return response
     if response.status_code >= 500:
         idempotency_abandon(record=record)
         return response

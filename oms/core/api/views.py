@@ -10,12 +10,16 @@ from rest_framework.views import APIView
 
 from oms.core.models import Channel
 
-from .idempotency import run_idempotent
+from .idempotency import Answer, run_idempotent
 
 
 class ChannelAPIView(APIView):
     """Base for channel endpoints: knows its channel; every POST goes through Idempotency-Key
     handling and then ``handle_post``. A view without ``handle_post`` does not accept POST."""
+
+    # While a POST runs: its Idempotency-Key's pending answer (None without a key), for a
+    # handler that stores it with its own writes (``oms.core.api.idempotency.Answer``).
+    idempotency: Answer | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
