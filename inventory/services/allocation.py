@@ -50,7 +50,6 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import F, Q
-from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from oms.core.actors import Actor
@@ -59,6 +58,7 @@ from oms.core.db import is_postgres
 from oms.core.errors import ApplicationError, Conflict, NotFound, ValidationError
 from oms.core.models import Channel
 from oms.core.rows import new_row
+from oms.core.selectors import ModelRow
 from oms.core.transactions import on_commit
 from oms.core.transitions import check_transition
 
@@ -531,23 +531,23 @@ def _allocate_one(
     return result
 
 
-_WAREHOUSE_CHANNELS = (
-    "ARRAY(SELECT wc.channel_id FROM inventory_warehouse_channels wc "
-    "WHERE wc.warehouse_id = inventory_stocklevel.warehouse_id)"
-)
+_levels_sql: tuple[str, ModelRow[StockLevel], Any] | None = None
 
 
 def _candidate_levels_locked(sku_ids: set[int]) -> list[StockLevel]:
     """Every stock row of ``sku_ids`` in an active warehouse, locked in primary-key order,
     with what each request needs to know of its warehouse (priority, countries, channels)
     — in one statement on PostgreSQL. Which of them a request may draw from is decided per
-    request (``_Site.serves``), so one lock statement serves a whole batch."""
+    request (``_Site.serves``), so one lock statement serves a whole batch.
+
+    On PostgreSQL the statement is written by hand (every intake runs it; compiling it
+    through the ORM cost more Python than the rest of the allocation)."""
+    if is_postgres():
+        return _candidate_levels_locked_sql(sku_ids)
     queryset = StockLevel.objects.filter(sku_id__in=sku_ids, warehouse__is_active=True).annotate(
         warehouse_priority=F("warehouse__priority"),
         warehouse_ships_to=F("warehouse__ships_to_countries"),
     )
-    if is_postgres():
-        return lock_levels(queryset.annotate(warehouse_channel_ids=RawSQL(_WAREHOUSE_CHANNELS, ())))
     levels = lock_levels(queryset)
     through = Warehouse.channels.through.objects
     channels: dict[int, set[int]] = defaultdict(set)
@@ -557,6 +557,43 @@ def _candidate_levels_locked(sku_ids: set[int]) -> list[StockLevel]:
         channels[warehouse_id].add(channel_id)
     for lv in levels:
         lv.warehouse_channel_ids = channels.get(lv.warehouse_id, set())  # type: ignore[attr-defined]
+    return levels
+
+
+def _candidate_levels_locked_sql(sku_ids: set[int]) -> list[StockLevel]:
+    if not sku_ids:
+        return []
+    global _levels_sql
+    if _levels_sql is None:
+        row, quote = ModelRow(StockLevel, "s"), connection.ops.quote_name
+        ships = Warehouse._meta.get_field("ships_to_countries")
+        channels = Warehouse.channels.through._meta.db_table
+        sql = (
+            f"SELECT {row.columns}, w.{quote('priority')}, w.{quote(str(ships.column))}, "
+            f"ARRAY(SELECT wc.{quote('channel_id')} FROM {quote(channels)} wc "
+            f"WHERE wc.{quote('warehouse_id')} = s.{quote('warehouse_id')}) "
+            f"FROM {quote(StockLevel._meta.db_table)} s "
+            f"JOIN {quote(Warehouse._meta.db_table)} w ON w.{quote('id')} = s.{quote('warehouse_id')} "
+            f"WHERE s.{quote('sku_id')} = ANY(%s) AND w.{quote('is_active')} "
+            f"ORDER BY s.{quote('id')} FOR UPDATE OF s"
+        )
+        _levels_sql = (sql, row, ships)
+    sql, row, ships = _levels_sql
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [sorted(sku_ids)])
+        rows = cursor.fetchall()
+    converters = ships.get_db_converters(connection)
+    expression = ships.get_col("w")
+    levels = []
+    for found in rows:
+        level = row.build(found)
+        priority, ships_to, channel_ids = found[row.width :]
+        for convert in converters:
+            ships_to = convert(ships_to, expression, connection)
+        level.warehouse_priority = priority  # type: ignore[attr-defined]
+        level.warehouse_ships_to = ships_to  # type: ignore[attr-defined]
+        level.warehouse_channel_ids = channel_ids  # type: ignore[attr-defined]
+        levels.append(level)
     return levels
 
 
