@@ -18,11 +18,12 @@ from django.db.models import Max, OuterRef, Subquery
 from django.utils import timezone
 
 from customers.models import Customer, CustomerStatus
+from customers.selectors import customers_visible_to_channel
 from inventory.models import Sku, SkuPrice
 from oms.core.actors import Actor
 from oms.core.bulk import Writes
 from oms.core.db import is_postgres, next_values
-from oms.core.errors import ApplicationError, Conflict, ValidationError
+from oms.core.errors import ApplicationError, Conflict, NotFound, ValidationError
 from oms.core.models import Channel
 from oms.core.money import validate_currency
 from oms.core.rows import new_row
@@ -356,7 +357,7 @@ class PlaceRequest:
     """One order for ``orders_place_many``: ``order_place``'s arguments but the actor."""
 
     channel: Channel
-    customer: Customer
+    customer: Customer | None  # None: ``customer_id`` names one, checked visible to the channel
     lines: list[dict[str, Any]]
     shipping_address: dict[str, Any]
     billing_address: dict[str, Any] | None = None
@@ -370,6 +371,7 @@ class PlaceRequest:
     notes: str = ""
     trust_prices: bool = False
     waive_shipping: bool = False
+    customer_id: int | None = None
 
 
 def order_place(
@@ -483,8 +485,27 @@ def _clean_external_id(value: str | None) -> str | None:
     return str(value).strip()[:200] or None
 
 
+def _resolve_customers(requests: list[PlaceRequest]) -> None:
+    """Fill in the customer of each request that names it by ``customer_id`` — one read per
+    channel for the whole batch. A customer the channel may not see stays None (refused in
+    ``_clean_request``)."""
+    asking: dict[Channel, list[tuple[int, PlaceRequest]]] = defaultdict(list)
+    for request in requests:
+        if request.customer is None and request.customer_id is not None:
+            asking[request.channel].append((request.customer_id, request))
+    for channel, pairs in asking.items():
+        found = customers_visible_to_channel(channel=channel, pks=[pk for pk, _ in pairs])
+        for pk, request in pairs:
+            request.customer = found.get(pk)
+
+
 def _clean_request(draft: _Draft) -> None:
     request = draft.request
+    if request.customer is None:
+        raise NotFound(
+            f"No customer {request.customer_id} for this channel.",
+            fields={"customer_id": ["Unknown."]},
+        )
     if request.customer.status != CustomerStatus.ACTIVE:
         raise Conflict(
             f"Customer {request.customer.email} is inactive.", code=errors.CUSTOMER_INACTIVE
@@ -586,6 +607,7 @@ def _place_many(
     outcomes: list[tuple[Order, bool] | ApplicationError | None] = [None] * len(requests)
     drafts: list[_Draft] = []
     sent: set[tuple[int, str]] = set()
+    _resolve_customers(requests)
     for index, request in enumerate(requests):
         draft = _Draft(index, request, _clean_external_id(request.external_id))
         try:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import pytest
 
 from customers.models import Customer, CustomerReference
-from customers.selectors import customer_list_for_channel, customer_visible_to_channel
+from customers.selectors import (
+    customer_list_for_channel,
+    customer_visible_to_channel,
+    customers_visible_to_channel,
+)
 from tests.factories.core import ChannelFactory
 from tests.factories.customers import CustomerFactory
 
@@ -36,3 +40,19 @@ def test_a_channel_sees_the_customers_it_created_or_references(channel):
 def test_unknown_or_out_of_range_ids_are_none(channel, pk):
     CustomerFactory(source_channel=channel)
     assert customer_visible_to_channel(channel=channel, pk=pk) is None
+
+
+def test_a_batch_of_ids_is_checked_in_one_read(channel, django_assert_num_queries):
+    other = ChannelFactory()
+    mine = [CustomerFactory(source_channel=channel) for _ in range(3)]
+    referenced = CustomerFactory(source_channel=other)
+    CustomerReference.objects.create(customer=referenced, channel=channel, external_id="C-1")
+    hidden = CustomerFactory(source_channel=other)
+    asked = [c.pk for c in (*mine, referenced, hidden)] + [mine[0].pk, 0, 2**63]
+
+    with django_assert_num_queries(1):
+        found = customers_visible_to_channel(channel=channel, pks=asked)
+
+    assert set(found) == {c.pk for c in (*mine, referenced)}
+    assert all(found[pk].pk == pk and not found[pk]._state.adding for pk in found)
+    assert customers_visible_to_channel(channel=channel, pks=[]) == {}

@@ -12,7 +12,7 @@ from django.db import connection, transaction
 from inventory import errors
 from inventory.models import StockLevel
 from oms.core.actors import Actor
-from oms.core.errors import Conflict, ValidationError
+from oms.core.errors import Conflict, NotFound, ValidationError
 from orders.models import Order, OrderStatus
 from orders.services import grouping, order_place_grouped
 from tests.factories.core import ChannelFactory
@@ -118,6 +118,27 @@ def test_a_refused_request_fails_alone_in_its_group(monkeypatch):
     assert isinstance(results[3], ValidationError)
     assert Order.objects.count() == 2
     assert StockLevel.objects.get(sku=sku).allocated == 2
+
+
+def test_customers_named_by_id_are_read_for_the_group(monkeypatch):
+    channel, other = ChannelFactory(), ChannelFactory()
+    sku = stocked_sku(quantity=10, warehouse=WarehouseFactory())
+    mine = CustomerFactory(source_channel=channel)
+    hidden = CustomerFactory(source_channel=other)
+
+    def by_id(customer: Any) -> dict[str, Any]:
+        return {**_call(channel, sku), "customer": None, "customer_id": customer.pk}
+
+    calls = [_call(channel, sku), by_id(mine), by_id(hidden), by_id(mine)]
+
+    results = _place_concurrently(calls, monkeypatch)
+
+    assert isinstance(results[2], NotFound)
+    assert results[2].fields == {"customer_id": ["Unknown."]}
+    assert results[1][0].customer_id == results[3][0].customer_id == mine.pk
+    assert _xmin(results[1][0].pk) == _xmin(results[3][0].pk)
+    assert not Order.objects.filter(customer=hidden).exists()
+    assert StockLevel.objects.get(sku=sku).allocated == 3
 
 
 def test_a_failed_group_places_each_request_alone(monkeypatch):
