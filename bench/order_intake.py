@@ -168,6 +168,36 @@ def stop_server(server: subprocess.Popen) -> None:
             os.killpg(server.pid, signal.SIGKILL)
 
 
+# ----------------------------------------------------------------------------- CPU
+
+
+def cpu_seconds(server: subprocess.Popen) -> tuple[float, float] | None:
+    """CPU seconds used so far by the server (gunicorn's processes: its session) and by
+    PostgreSQL (every ``postgres`` process on the machine), read from /proc; None elsewhere.
+    Taken before and after a round, the difference per request tells where an order's CPU
+    goes; the two cores are the budget."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    served = database = 0
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        used = int(fields[11]) + int(fields[12])  # utime + stime
+        if int(fields[3]) == server.pid:  # session id: gunicorn started its own session
+            served += used
+        elif name == "postgres":
+            database += used
+    return served / tick, database / tick
+
+
 # ----------------------------------------------------------------------------- clients
 
 
@@ -179,6 +209,7 @@ class Round:
     statuses: dict[int, int] = field(default_factory=dict)
     codes: dict[str, int] = field(default_factory=dict)
     elapsed: float = 0.0
+    cpu: tuple[float, float] | None = None  # server and PostgreSQL CPU ms per success
 
     @property
     def ok(self) -> int:
@@ -402,6 +433,7 @@ def main() -> int:
                 requests_each=requests_each,
                 make_request=ping,
             )
+            before = cpu_seconds(server)
             o = run_round(
                 label="orders",
                 clients=clients,
@@ -410,6 +442,12 @@ def main() -> int:
                 requests_each=requests_each,
                 make_request=order,
             )
+            after = cpu_seconds(server)
+            if before and after and o.ok:
+                o.cpu = (
+                    (after[0] - before[0]) * 1000 / o.ok,
+                    (after[1] - before[1]) * 1000 / o.ok,
+                )
             rows.append((clients, p, o))
             print(
                 f"  {clients:>3} client(s): ping {p.per_second:7.1f}/s   orders {o.per_second:7.1f}/s "
@@ -432,17 +470,20 @@ def main() -> int:
 
     print()
     print("Order intake over HTTP (gunicorn, PostgreSQL) vs GET /api/v1/ping/ on the same server")
+    print("(srv CPU / pg CPU: milliseconds of CPU per order in gunicorn / in PostgreSQL)")
     header = (
         f"{'clients':>7} {'ping/s':>9} {'ping p50':>9} {'orders/s':>9} {'p50 ms':>8} "
-        f"{'p95 ms':>8} {'p99 ms':>8} {'ratio':>7}"
+        f"{'p95 ms':>8} {'p99 ms':>8} {'ratio':>7} {'srv CPU':>8} {'pg CPU':>7}"
     )
     print(header)
     print("-" * len(header))
     for clients, p, o in rows:
         ratio = o.per_second / p.per_second if p.per_second else float("nan")
+        server_ms, db_ms = o.cpu or (float("nan"), float("nan"))
         print(
             f"{clients:>7} {p.per_second:>9.1f} {p.pct(0.5):>9.1f} {o.per_second:>9.1f} "
-            f"{o.pct(0.5):>8.1f} {o.pct(0.95):>8.1f} {o.pct(0.99):>8.1f} {ratio:>7.2f}"
+            f"{o.pct(0.5):>8.1f} {o.pct(0.95):>8.1f} {o.pct(0.99):>8.1f} {ratio:>7.2f} "
+            f"{server_ms:>8.2f} {db_ms:>7.2f}"
         )
     print()
     print(
