@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -30,12 +32,12 @@ def _xmin(order_id: int) -> int:
         return cursor.fetchone()[0]
 
 
-def _place_concurrently(calls: list[dict[str, Any]], monkeypatch: Any) -> list[Any]:
-    """Run ``order_place_grouped`` for each call in its own thread. The first caller's group
-    is held until every other caller waits behind it, so they form the next group."""
-    release = threading.Event()
+def _run_held(jobs: list[Callable[[], Any]], monkeypatch: Any) -> list[Any]:
+    """Run each job in its own thread (its own connection); each result, or the exception it
+    raised, in its place. The first job's group is held until every other job waits behind
+    it, so they form the next group."""
+    release, first = threading.Event(), threading.Event()
     original = grouping._place_group
-    first = threading.Event()
 
     def held(group: list[Any]) -> None:
         if not first.is_set():
@@ -44,29 +46,36 @@ def _place_concurrently(calls: list[dict[str, Any]], monkeypatch: Any) -> list[A
         original(group)
 
     monkeypatch.setattr(grouping, "_place_group", held)
-    results: list[Any] = [None] * len(calls)
+    results: list[Any] = [None] * len(jobs)
 
     def run(index: int) -> None:
         try:
-            results[index] = order_place_grouped(**calls[index])
-        except Exception as exc:  # noqa: BLE001 - compared below
+            results[index] = jobs[index]()
+        except Exception as exc:  # noqa: BLE001 - compared by the tests
             results[index] = exc
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(jobs))]
     threads[0].start()
     assert first.wait(10)
     for thread in threads[1:]:
         thread.start()
     deadline = time.monotonic() + 10
-    while len(grouping._GROUP._waiting) < len(calls) - 1:
+    while len(grouping._GROUP._waiting) < len(jobs) - 1:
         assert time.monotonic() < deadline, "the callers never queued"
         time.sleep(0.005)
     release.set()
     for thread in threads:
         thread.join(10)
     return results
+
+
+def _place_concurrently(calls: list[dict[str, Any]], monkeypatch: Any) -> list[Any]:
+    """``order_place_grouped`` for each call, concurrently (``_run_held``)."""
+    return _run_held(
+        [functools.partial(order_place_grouped, **call) for call in calls], monkeypatch
+    )
 
 
 def _call(channel: Any, sku: Any, quantity: int = 1, **extra: Any) -> dict[str, Any]:
@@ -211,42 +220,12 @@ def test_inside_a_callers_transaction_it_places_alone_and_refuses_nesting():
 
 
 def _post_concurrently(client: Any, bodies: list[tuple[str, dict]], monkeypatch: Any) -> list[Any]:
-    """POST each (Idempotency-Key, body) from its own thread, the followers held behind the
-    first caller's group as in ``_place_concurrently``."""
-    release, first = threading.Event(), threading.Event()
-    original = grouping._place_group
+    """POST each (Idempotency-Key, body) to intake, concurrently (``_run_held``)."""
 
-    def held(group: list[Any]) -> None:
-        if not first.is_set():
-            first.set()
-            assert release.wait(10)
-        original(group)
+    def post(key: str, body: dict) -> Any:
+        return client.post("/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY=key)
 
-    monkeypatch.setattr(grouping, "_place_group", held)
-    responses: list[Any] = [None] * len(bodies)
-
-    def run(index: int) -> None:
-        key, body = bodies[index]
-        try:
-            responses[index] = client.post(
-                "/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY=key
-            )
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(bodies))]
-    threads[0].start()
-    assert first.wait(10)
-    for thread in threads[1:]:
-        thread.start()
-    deadline = time.monotonic() + 10
-    while len(grouping._GROUP._waiting) < len(bodies) - 1:
-        assert time.monotonic() < deadline, "the requests never queued"
-        time.sleep(0.005)
-    release.set()
-    for thread in threads:
-        thread.join(10)
-    return responses
+    return _run_held([functools.partial(post, key, body) for key, body in bodies], monkeypatch)
 
 
 def _record_xmin(key: str) -> tuple[int, str, int]:
