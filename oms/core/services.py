@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 from typing import Any
 
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -147,24 +145,11 @@ def _claim(record: IdempotencyRecord) -> bool:
 
 
 def idempotency_complete(*, record: IdempotencyRecord, status: int, body: Any) -> None:
-    """Store the answer to replay: ``body`` is the response's data (anything
-    DjangoJSONEncoder writes), encoded once, in one UPDATE."""
-    text = None if body is None else json.dumps(body, cls=DjangoJSONEncoder)  # None: SQL NULL
-    if not is_postgres():
-        IdempotencyRecord.objects.filter(pk=record.pk).update(
-            state=IdempotencyRecord.State.COMPLETE,
-            response_status=status,
-            response_body=None if text is None else json.loads(text),
-            updated_at=timezone.now(),
-        )
-        return
-    table = connection.ops.quote_name(IdempotencyRecord._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET state = %s, response_status = %s, response_body = %s::jsonb, "
-            "updated_at = %s WHERE id = %s",
-            [IdempotencyRecord.State.COMPLETE.value, status, text, timezone.now(), record.pk],
-        )
+    """Store the answer to replay, in one UPDATE: ``body`` is the response's data (anything
+    DjangoJSONEncoder writes, the field's encoder); None is stored as SQL NULL."""
+    writes = Writes()
+    idempotency_complete_staged(record=record, status=status, body=body, writes=writes)
+    writes.run()
 
 
 def idempotency_complete_staged(
@@ -172,8 +157,7 @@ def idempotency_complete_staged(
 ) -> None:
     """``idempotency_complete`` as part of the caller's write batch (``oms.core.bulk``), so
     the answer commits in the same transaction as the work it reports: there is no moment
-    when the work is done and its key still says in progress. ``body`` is encoded with
-    DjangoJSONEncoder (the field's encoder)."""
+    when the work is done and its key still says in progress."""
     record.state = IdempotencyRecord.State.COMPLETE
     record.response_status = status
     record.response_body = body
