@@ -531,7 +531,7 @@ def _allocate_one(
     return result
 
 
-_levels_sql: tuple[str, ModelRow[StockLevel], Any] | None = None
+_levels_sql: tuple[str, ModelRow[StockLevel], list[Any], Any] | None = None
 
 
 def _candidate_levels_locked(sku_ids: set[int]) -> list[StockLevel]:
@@ -577,13 +577,12 @@ def _candidate_levels_locked_sql(sku_ids: set[int]) -> list[StockLevel]:
             f"WHERE s.{quote('sku_id')} = ANY(%s) AND w.{quote('is_active')} "
             f"ORDER BY s.{quote('id')} FOR UPDATE OF s"
         )
-        _levels_sql = (sql, row, ships)
-    sql, row, ships = _levels_sql
+        # ships_to_countries is JSON: converted as the ORM converts it for the annotation.
+        _levels_sql = (sql, row, ships.get_db_converters(connection), ships.get_col("w"))
+    sql, row, converters, expression = _levels_sql
     with connection.cursor() as cursor:
         cursor.execute(sql, [sorted(sku_ids)])
         rows = cursor.fetchall()
-    converters = ships.get_db_converters(connection)
-    expression = ships.get_col("w")
     levels = []
     for found in rows:
         level = row.build(found)
