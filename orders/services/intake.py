@@ -40,7 +40,6 @@ from ..models import (
     OrderStatus,
 )
 from ._common import (
-    cache_lines,
     clean_address,
     event,
     status_from_lines,
@@ -418,12 +417,8 @@ def order_place(
     return order
 
 
-def order_place_or_get(
-    *, actor: Actor, prefetch_lines: bool = False, **kwargs: Any
-) -> tuple[Order, bool]:
-    """``order_place`` returning (order, created). ``prefetch_lines``: a new order comes back
-    with ``order.lines.all()`` answered from the lines just written, without a query (for a
-    caller that only reads them, like the API's response); otherwise it reads them afresh."""
+def order_place_or_get(*, actor: Actor, **kwargs: Any) -> tuple[Order, bool]:
+    """``order_place`` returning (order, created)."""
     request = PlaceRequest(**kwargs)
     try:
         (outcome,) = _place_durable(requests=[request], actor=actor)
@@ -435,9 +430,6 @@ def order_place_or_get(
         return existing, False
     if isinstance(outcome, Exception):
         raise outcome
-    order, created = outcome
-    if prefetch_lines and created:
-        cache_lines(order, order._intake_lines)  # type: ignore[attr-defined]
     return outcome
 
 
