@@ -3,11 +3,18 @@ prepares it for ``bulk_create``."""
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
+import json
+import uuid
+
 import pytest
-from django.db import connection
+from django.db import connection, models
 from django.test.utils import CaptureQueriesContext
+from psycopg.types.json import Jsonb
 
 from fulfillment.models import Shipment
+from oms.core import bulk
 from oms.core.bulk import Writes
 from tests.factories.orders import place_order
 
@@ -39,3 +46,60 @@ def test_binary_values_travel_in_the_unnest_insert(channel):
         None,
         b"",
     ]
+
+
+class _Kind(models.TextChoices):
+    PARCEL = "parcel"
+
+
+class _Rank(models.IntegerChoices):
+    FIRST = 1
+
+
+ARRAYS = [
+    (
+        "text",
+        ["plain", 'say "hi"', "back\\slash", "a, {b}", "", "NULL", None, "üñí ✓", "x\ny", " pad "],
+    ),
+    ("bigint", [0, -5, 2**40, None]),
+    ("boolean", [True, False, None]),
+    (
+        "timestamptz",
+        [dt.datetime(2026, 11, 26, 9, 30, 1, 250, tzinfo=dt.timezone(dt.timedelta(hours=-5)))],
+    ),
+    ("date", [dt.date(2026, 2, 28), None]),
+    ("numeric", [decimal.Decimal("12.345"), decimal.Decimal("-0.5")]),
+    ("uuid", [uuid.UUID("12345678-1234-5678-1234-567812345678")]),
+    ("text", [_Kind.PARCEL]),
+    ("integer", [_Rank.FIRST]),
+]
+
+
+@pytest.mark.parametrize(
+    ("db_type", "values"), ARRAYS, ids=[f"{t}-{i}" for i, (t, _) in enumerate(ARRAYS)]
+)
+def test_array_literals_read_back_as_the_values(db_type, values):
+    """Batch columns travel as array literals; the server parses them with the column
+    type's own input function and gets the very values back."""
+    literal = bulk._array_literal(values)
+    assert isinstance(literal, str)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT %s::{db_type}[]", [literal])
+        (back,) = cursor.fetchone()
+    assert back == values
+
+
+def test_json_array_literals_keep_quotes_and_backslashes():
+    payloads = [{"say": 'He said "no"', "path": "C:\\tmp", "n": [1, None]}, [], "text", None]
+    literal = bulk._array_literal([None if p is None else Jsonb(p) for p in payloads])
+    assert isinstance(literal, str)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s::jsonb[]", [literal])
+        (back,) = cursor.fetchone()
+    # Django's cursors hand jsonb back as text (JSONField parses it).
+    assert [None if text is None else json.loads(text) for text in back] == payloads
+
+
+def test_values_without_a_literal_rule_leave_the_list_to_psycopg():
+    assert bulk._array_literal([b"\x00bytes"]) is None
+    assert bulk._array_literal([1, 2.5]) is None
