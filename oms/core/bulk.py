@@ -19,7 +19,7 @@ import decimal
 import functools
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,9 +61,23 @@ class Writes:
 
     def __init__(self) -> None:
         self._parts: list[_Part] = []
+        self._then: list[Callable[[Writes], None]] = []
 
     def __len__(self) -> int:
         return len(self._parts)
+
+    def then(self, callback: Callable[[Writes], None]) -> None:
+        """Rows that depend on the rows added so far as they will be written: ``run`` calls
+        ``callback(self)`` once those are prepared (``auto_now`` stamped, history rows made)
+        and whatever it adds goes out with them — in the same statement on PostgreSQL —
+        so they commit or fail together. (Intake renders an order's API answer, stored with
+        its Idempotency-Key, this way.)"""
+        self._then.append(callback)
+
+    def _call_then(self) -> None:
+        callbacks, self._then = self._then, []
+        for callback in callbacks:
+            callback(self)
 
     def insert(self, model: type[Model], objs: Sequence[Model]) -> None:
         if not objs:
@@ -111,10 +125,11 @@ class Writes:
         self._parts.append(_Part(model, list(objs), list(fields)))
 
     def run(self) -> None:
-        parts, self._parts = self._parts, []
-        if not parts:
+        if is_postgres():
+            _run_as_one_statement(self)
             return
-        if not is_postgres():
+        while self._parts or self._then:
+            parts, self._parts = self._parts, []
             for part in parts:
                 part.resolve()
                 manager = part.model._default_manager
@@ -122,8 +137,7 @@ class Writes:
                     manager.bulk_create(part.objs)
                 else:
                     manager.bulk_update(part.objs, part.fields)
-            return
-        _run_as_one_statement(parts)
+            self._call_then()
 
 
 @functools.cache
@@ -372,24 +386,31 @@ def _update_sql_case(part: _Part) -> tuple[str, tuple[Any, ...]]:
     return sql, tuple(params)
 
 
-def _run_as_one_statement(parts: list[_Part]) -> None:
+def _run_as_one_statement(writes: Writes) -> None:
     ctes: list[str] = []
     params: list[Any] = []
     returned: list[tuple[str, _Part]] = []
-    for n, part in enumerate(parts):
-        name = f"w{n}"
-        part.resolve()  # after its source compiled (and so stamped) its rows
-        if part.is_insert:
-            returning = any(obj.pk is None for obj in part.objs)
-            if returning and not all(obj.pk is None for obj in part.objs):
-                raise ValueError("Insert batches either all carry primary keys or none do.")
-            sql, part_params = _insert_sql(part, returning=returning)
-            if returning:
-                returned.append((name, part))
-        else:
-            sql, part_params = _update_sql(part)
-        ctes.append(f"{name} AS ({sql})")
-        params.extend(part_params)
+    parts: list[_Part] = []
+    while writes._parts or writes._then:
+        batch, writes._parts = writes._parts, []
+        for part in batch:
+            name = f"w{len(parts)}"
+            parts.append(part)
+            part.resolve()  # after its source compiled (and so stamped) its rows
+            if part.is_insert:
+                returning = any(obj.pk is None for obj in part.objs)
+                if returning and not all(obj.pk is None for obj in part.objs):
+                    raise ValueError("Insert batches either all carry primary keys or none do.")
+                sql, part_params = _insert_sql(part, returning=returning)
+                if returning:
+                    returned.append((name, part))
+            else:
+                sql, part_params = _update_sql(part)
+            ctes.append(f"{name} AS ({sql})")
+            params.extend(part_params)
+        writes._call_then()  # what they add joins the statement
+    if not parts:
+        return
     # Every data-modifying CTE runs to completion whether or not the main query reads it;
     # the main query only hands back the new primary keys, in insertion order.
     select = ", ".join(f"ARRAY(SELECT * FROM {name})" for name, _ in returned) or "1"

@@ -43,8 +43,9 @@ Outcome = tuple[Order, bool] | ApplicationError
 
 class Settlement(Protocol):
     def stage(self, outcome: Outcome, writes: Writes) -> None:
-        """Add rows for ``outcome`` to ``writes``, inside the transaction that placed (or
-        refused) the order; the order's rows are already written."""
+        """Add rows for ``outcome`` to ``writes``, the write that places the group's orders:
+        the orders' rows are prepared (as they will be stored) and these go out with them,
+        in the same statement and transaction."""
 
     def committed(self) -> None:
         """The transaction ``stage`` wrote to has committed."""
@@ -143,21 +144,27 @@ def _place_group(group: list[_Ticket]) -> None:
 
 
 def _place_together(group: list[_Ticket]) -> list[Outcome]:
-    """The group's orders in one durable transaction: one write for the orders, then one for
-    what the settlements add (they see the orders as written)."""
+    """The group's orders in one durable transaction and one write: the orders' rows, then
+    what the settlements add for them (staged once the orders' rows are prepared, so an
+    answer shows the order as written)."""
     with transaction.atomic(durable=True):
+        batch = Writes()
         outcomes = _place_many(
-            requests=[t.request for t in group], actor=group[0].actor, writes=None
+            requests=[t.request for t in group], actor=group[0].actor, writes=batch
         )
-        settled = Writes()
-        for ticket, outcome in zip(group, outcomes, strict=True):
+        for outcome in outcomes:
             if not isinstance(outcome, ApplicationError):
                 order, created = outcome
-                if created:  # answer order.lines.all() from the lines just written
+                if created:  # answer order.lines.all() from the lines being written
                     cache_lines(order, order._intake_lines)  # type: ignore[attr-defined]
-            if ticket.settlement is not None:
-                ticket.settlement.stage(outcome, settled)
-        settled.run()
+
+        def settle(writes: Writes) -> None:
+            for ticket, outcome in zip(group, outcomes, strict=True):
+                if ticket.settlement is not None:
+                    ticket.settlement.stage(outcome, writes)
+
+        batch.then(settle)
+        batch.run()
     return outcomes
 
 

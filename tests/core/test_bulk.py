@@ -9,13 +9,14 @@ import json
 import uuid
 
 import pytest
-from django.db import connection, models
+from django.db import IntegrityError, connection, models, transaction
 from django.test.utils import CaptureQueriesContext
 from psycopg.types.json import Jsonb
 
 from fulfillment.models import Shipment
 from oms.core import bulk
 from oms.core.bulk import Writes
+from oms.core.models import IdempotencyRecord
 from tests.factories.orders import place_order
 
 pytestmark = pytest.mark.django_db
@@ -46,6 +47,53 @@ def test_binary_values_travel_in_the_unnest_insert(channel):
         None,
         b"",
     ]
+
+
+def _record(channel, key: str) -> IdempotencyRecord:
+    return IdempotencyRecord(
+        channel=channel, key=key, method="POST", path="/api/v1/orders/", request_hash="h"
+    )
+
+
+@pytest.mark.parametrize("one_statement", [True, False], ids=["postgresql", "portable"])
+def test_then_adds_rows_made_from_the_prepared_ones_to_the_same_write(
+    channel, monkeypatch, one_statement
+):
+    """``Writes.then``: the callback runs once the rows added so far are prepared (their
+    ``auto_now`` stamped) and what it adds is written with them — in the same statement on
+    PostgreSQL, right after them elsewhere."""
+    if not one_statement:
+        monkeypatch.setattr(bulk, "is_postgres", lambda: False)
+    first = _record(channel, "first")
+    writes = Writes()
+    writes.insert(IdempotencyRecord, [first])
+    seen = []
+
+    def after(batch: Writes) -> None:
+        seen.append(first.updated_at)
+        batch.insert(IdempotencyRecord, [_record(channel, f"after {first.updated_at:%H%M%S%f}")])
+
+    writes.then(after)
+    with CaptureQueriesContext(connection) as queries:
+        writes.run()
+
+    assert seen and seen[0] is not None
+    keys = set(IdempotencyRecord.objects.filter(channel=channel).values_list("key", flat=True))
+    assert keys == {"first", f"after {seen[0]:%H%M%S%f}"}
+    writes_sent = [q for q in queries.captured_queries if "INSERT" in q["sql"]]
+    assert len(writes_sent) == (1 if one_statement else 2)
+    assert len(writes) == 0  # run() drained the batch; running it again writes nothing
+
+
+def test_then_rows_fail_with_the_rest(channel):
+    """One statement: a row the callback adds that breaks a constraint refuses the rows it
+    was made from too."""
+    writes = Writes()
+    writes.insert(IdempotencyRecord, [_record(channel, "same")])
+    writes.then(lambda batch: batch.insert(IdempotencyRecord, [_record(channel, "same")]))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        writes.run()
+    assert not IdempotencyRecord.objects.filter(channel=channel).exists()
 
 
 class _Kind(models.TextChoices):
