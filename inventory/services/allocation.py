@@ -59,7 +59,7 @@ from oms.core.errors import ApplicationError, Conflict, NotFound, ValidationErro
 from oms.core.models import Channel
 from oms.core.rows import new_row
 from oms.core.selectors import ModelRow
-from oms.core.transactions import on_commit
+from oms.core.transactions import on_commit, retry_on_deadlock
 from oms.core.transitions import check_transition
 
 from .. import errors, hooks
@@ -925,6 +925,7 @@ def announce_fills(fills: list[tuple[str, int, int, int]]) -> None:
             on_commit(callback, line_ref, sku_id, warehouse_id, quantity)
 
 
+@retry_on_deadlock
 @joins_transaction
 def backorders_fill_from_stock(
     *, actor: Actor, sku_ids: Sequence[int] | None = None

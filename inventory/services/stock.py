@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from oms.core.actors import Actor
 from oms.core.errors import Conflict, NotFound, ValidationError
+from oms.core.transactions import retry_on_deadlock
 
 from .. import errors
 from ..models import MovementKind, Sku, StockLevel, StockMovement, Warehouse
@@ -101,6 +102,7 @@ def _check_capacity(warehouse: Warehouse, quantity: int) -> None:
         )
 
 
+@retry_on_deadlock
 @joins_transaction
 def stock_receive(
     *,
@@ -129,6 +131,7 @@ def stock_receive(
     return levels[sku.pk]
 
 
+@retry_on_deadlock
 @joins_transaction
 def stock_adjust(
     *, sku: Sku, warehouse: Warehouse, quantity: int, reason: str, actor: Actor, reference: str = ""
@@ -180,6 +183,7 @@ def stock_write_off(
     return level
 
 
+@retry_on_deadlock
 @joins_transaction
 def stock_return(
     *,

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from oms.core.actors import Actor
 from oms.core.errors import ValidationError
+from oms.core.transactions import retry_on_deadlock
 from oms.core.transitions import check_transition
 
 from ..models import (
@@ -99,6 +100,7 @@ def transfer_dispatch(*, transfer: Transfer, actor: Actor) -> Transfer:
     return transfer
 
 
+@retry_on_deadlock
 @transaction.atomic
 def transfer_receive(*, transfer: Transfer, actor: Actor) -> Transfer:
     transfer = (

@@ -12,6 +12,7 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 
 from oms.core.actors import Actor
 from oms.core.errors import Conflict, ValidationError
+from oms.core.transactions import retry_on_deadlock
 
 from .. import errors, pricing
 from ..models import EDITABLE, Order, OrderEventKind, OrderLine, OrderOrigin, OrderStatus
@@ -50,6 +51,7 @@ def _amounts(line: OrderLine, tax_category: str) -> pricing.LineAmounts:
     )
 
 
+@retry_on_deadlock
 @transaction.atomic
 def order_edit(
     *,

@@ -10,6 +10,7 @@ from simple_history.utils import bulk_update_with_history
 
 from oms.core.actors import Actor
 from oms.core.errors import InvalidTransition, ValidationError
+from oms.core.transactions import retry_on_deadlock
 
 from .. import errors, hooks
 from ..models import (
@@ -50,6 +51,7 @@ def _require_reason(reason: str) -> str:
     return reason
 
 
+@retry_on_deadlock
 @transaction.atomic
 def order_cancel(*, order: Order, reason: str, actor: Actor) -> Order:
     """Cancel an order that has not started shipping: release every line's stock (allocated

@@ -7,6 +7,10 @@ import threading
 import pytest
 from django.db import connection
 
+from inventory import hooks as inventory_hooks
+from inventory.models import Backorder
+from inventory.selectors import stock_drift
+from inventory.services import stock_receive
 from oms.core.actors import Actor
 from oms.core.errors import InvalidTransition
 from orders.models import Order, OrderStatus
@@ -78,3 +82,111 @@ def test_cancel_vs_shipment_exactly_one_wins(round_):
             level(sku, warehouse).allocated == 2
         )  # fulfillment's stock_ship moves it, not the cancel
     assert order.events.filter(kind__in=["cancelled", "shipment"]).count() == 1
+
+
+def _wait_until_blocked(backend: list[int], who: str) -> None:
+    """Poll (on this thread's connection) until ``backend`` waits on a lock."""
+    with connection.cursor() as cursor:
+        for _ in range(500):
+            if backend:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE pid = %s AND wait_event_type = 'Lock'",
+                    [backend[0]],
+                )
+                if cursor.fetchone()[0]:
+                    return
+            cursor.execute("SELECT pg_sleep(0.02)")
+    raise AssertionError(f"the {who} never waited on a lock")
+
+
+def _backend() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("victim", ["cancel", "receipt"])
+def test_receipt_filling_a_backorder_while_the_order_is_cancelled_both_complete(
+    monkeypatch, victim
+):
+    """The lock-order inversion between a receipt and a cancel: the receipt holds its SKU
+    and stock rows, then (filling the backorder) locks the order; the cancel holds the order,
+    then releases its stock. Forced here with real connections, so PostgreSQL finds the
+    deadlock and aborts the one that waited first: ``victim`` is made to wait first (the
+    cancel on the receipt's SKU lock, or the receipt on the cancel's order lock). The victim
+    runs again once the other commits: both complete, and the stock is whole."""
+    from orders.services import lifecycle
+
+    warehouse = WarehouseFactory()
+    sku = stocked_sku(quantity=1, warehouse=warehouse)
+    order = place_order(channel=ChannelFactory(allow_backorders=True), lines=[(sku, 3)])
+    assert order.status == OrderStatus.BACKORDERED
+    actor = Actor.system("race")
+    backends: dict[str, list[int]] = {"cancel": [], "receipt": []}
+    first_holds = threading.Event()
+    paused: list[bool] = []
+
+    def pause_once(other: str):
+        """Hold this side's first locks until the other side waits on them."""
+        if paused:  # only the first attempt pauses
+            return
+        paused.append(True)
+        first_holds.set()
+        _wait_until_blocked(backends[other], other)
+
+    if victim == "cancel":  # the receipt locks first; the cancel waits first
+        monkeypatch.setattr(
+            inventory_hooks,
+            "backorder_filled",
+            [lambda *fill: pause_once("cancel"), *inventory_hooks.backorder_filled],
+        )
+    else:  # the cancel locks the order first; the receipt waits on it first
+
+        def release_after_pause(**kwargs):
+            pause_once("receipt")
+            return real_release(**kwargs)
+
+        real_release = lifecycle.stock_release
+        monkeypatch.setattr(lifecycle, "stock_release", release_after_pause)
+    outcomes: dict[str, object] = {}
+
+    def run(name, call):
+        try:
+            backends[name].append(_backend())
+            if name == victim:
+                assert first_holds.wait(timeout=30)
+            call()
+            outcomes[name] = "ok"
+        except Exception as exc:  # noqa: BLE001 - reported below
+            outcomes[name] = repr(exc)
+        finally:
+            connection.close()
+
+    calls = {
+        "receipt": lambda: stock_receive(sku=sku, warehouse=warehouse, quantity=5, actor=actor),
+        "cancel": lambda: order_cancel(
+            order=Order(pk=order.pk), reason="changed my mind", actor=actor
+        ),
+    }
+    threads = [threading.Thread(target=run, args=item) for item in calls.items()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a worker hung"
+
+    assert outcomes == {"receipt": "ok", "cancel": "ok"}
+    order.refresh_from_db()
+    line = order.lines.get()
+    assert order.status == OrderStatus.CANCELLED
+    assert (line.allocated_quantity, line.backordered_quantity, line.cancelled_quantity) == (
+        0,
+        0,
+        3,
+    )
+    stock = level(sku, warehouse)
+    assert (stock.on_hand, stock.allocated) == (6, 0)
+    assert not Backorder.objects.filter(status="open").exists()
+    assert stock_drift() == []
