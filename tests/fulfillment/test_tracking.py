@@ -281,3 +281,14 @@ def test_the_same_scan_delivered_twice_at_once_is_stored_and_applied_once(
         == 1
     )
     assert Order.objects.get(pk=order.pk).status == OrderStatus.DELIVERED
+
+
+def test_the_hourly_tracking_poll_is_scheduled_by_migration(db):
+    from django_celery_beat.models import PeriodicTask
+
+    from fulfillment import tasks
+
+    entry = PeriodicTask.objects.get(name="fulfillment: poll tracking of parcels on the road")
+    assert entry.task == tasks.poll_tracking_in_flight.name
+    assert (entry.interval.every, entry.interval.period) == (60, "minutes")
+    assert entry.enabled

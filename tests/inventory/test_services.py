@@ -665,3 +665,14 @@ def test_receipt_refused_beyond_warehouse_capacity(system_actor):
     assert not StockLevel.objects.filter(sku=b, on_hand__gt=0).exists()
     stock_receive(sku=b, warehouse=wh, quantity=4, actor=system_actor)
     assert sum(StockLevel.objects.filter(warehouse=wh).values_list("on_hand", flat=True)) == 10
+
+
+def test_the_backorder_sweep_is_scheduled_by_migration(db):
+    from django_celery_beat.models import PeriodicTask
+
+    from inventory import tasks
+
+    entry = PeriodicTask.objects.get(name="inventory: fill backorders from freed stock")
+    assert entry.task == tasks.fill_backorders_from_stock.name
+    assert (entry.interval.every, entry.interval.period) == (15, "minutes")
+    assert entry.enabled

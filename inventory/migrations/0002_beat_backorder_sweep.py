@@ -1,0 +1,26 @@
+"""Celery-beat: give stock freed by cancellations, edits and returns to the waiting
+backorders (oldest first) every 15 minutes (``inventory.fill_backorders_from_stock``).
+Receipts fill backorders themselves; freed stock has nobody else to announce it."""
+
+from django.db import migrations
+
+from oms.core.beat import schedule_every, unschedule
+
+NAME = "inventory: fill backorders from freed stock"
+
+
+def create(apps, schema_editor):
+    schedule_every(apps, name=NAME, task="inventory.fill_backorders_from_stock", minutes=15)
+
+
+def remove(apps, schema_editor):
+    unschedule(apps, [NAME])
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("inventory", "0001_initial"),
+        ("django_celery_beat", "0019_alter_periodictasks_options"),
+    ]
+
+    operations = [migrations.RunPython(create, remove)]
