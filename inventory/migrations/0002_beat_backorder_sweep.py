@@ -1,6 +1,6 @@
-"""Celery-beat: give stock freed by cancellations, edits and returns to the waiting
-backorders (oldest first) every 15 minutes (``inventory.fill_backorders_from_stock``).
-Receipts fill backorders themselves; freed stock has nobody else to announce it."""
+"""Celery-beat: give free stock to the waiting backorders (oldest first) every 15 minutes
+(``inventory.fill_backorders_from_stock``). Receipts fill backorders themselves and a
+release queues the sweep once it commits; this catches what a lost or failed sweep left."""
 
 from django.db import migrations
 

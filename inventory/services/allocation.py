@@ -59,7 +59,7 @@ from oms.core.errors import ApplicationError, Conflict, NotFound, ValidationErro
 from oms.core.models import Channel
 from oms.core.rows import new_row
 from oms.core.selectors import ModelRow
-from oms.core.transactions import on_commit, retry_on_deadlock
+from oms.core.transactions import on_commit, on_commit_once, retry_on_deadlock
 from oms.core.transitions import check_transition
 
 from .. import errors, hooks
@@ -634,7 +634,8 @@ def stock_release(
     """Give back a line's stock (cancellation, order edit). ``quantity`` in line units, None
     for everything. Open backorders are cancelled first (they hold no stock), then
     allocations, newest warehouse first. Releasing a line with nothing outstanding is a
-    no-op; releasing more than is outstanding is refused (nothing changes)."""
+    no-op; releasing more than is outstanding is refused (nothing changes). Freed units go
+    to waiting backorders once the release commits (``_offer_freed_stock``)."""
     if quantity is not None:
         require_positive(quantity)
     return _release({line_ref: quantity}, actor=actor, reason=reason)[line_ref]
@@ -744,9 +745,21 @@ def _release(
         Allocation.objects.bulk_update(
             list(changed_rows.values()), ["quantity", "quantity_released", "updated_at"]
         )
+        on_commit_once(_offer_freed_stock)
     if changed_backorders:
         Backorder.objects.bulk_update(changed_backorders, ["quantity", "status", "updated_at"])
     return results
+
+
+def _offer_freed_stock() -> None:
+    """Once a release has committed, give the units it freed to the backorders waiting for
+    them, oldest first (``inventory.fill_backorders_from_stock``: queued on the broker, run
+    here when Celery runs eagerly). All open backorders are looked at, not only the freed
+    SKUs': a bundle's backorder waits on its components' stock. With none open it is one
+    query."""
+    from ..tasks import fill_backorders_from_stock
+
+    fill_backorders_from_stock.delay()
 
 
 @joins_transaction

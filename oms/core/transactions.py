@@ -30,6 +30,18 @@ def on_commit(func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
     transaction.on_commit(callback, robust=True)
 
 
+def on_commit_once(func: Callable[[], Any]) -> None:
+    """``on_commit(func)``, unless ``func`` already waits for this transaction's commit (a
+    transaction that frees stock line by line asks for one backorder sweep, not one per
+    line). Outside a transaction it runs now."""
+    connection = transaction.get_connection()
+    if connection.in_atomic_block and any(
+        getattr(callback, "func", None) is func for _, callback, _ in connection.run_on_commit
+    ):
+        return
+    on_commit(func)
+
+
 def lock_in_pk_order(queryset: models.QuerySet[M], *, of: tuple[str, ...] = ()) -> list[M]:
     """SELECT ... FOR UPDATE the rows, always in primary-key order, so two transactions that
     lock overlapping sets can never deadlock on each other. ``of=("self",)`` locks only the

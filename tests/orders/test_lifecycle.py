@@ -337,3 +337,50 @@ def test_backorder_partly_filled_on_a_backordered_order_waits_for_the_rest(
     stock_receive(sku=a, warehouse=warehouse, quantity=5, actor=system_actor)
     order.refresh_from_db()
     assert order.status == S.BACKORDERED and allocated_calls == []
+
+
+def test_units_a_cancel_frees_go_to_the_oldest_waiting_backorders(
+    backorder_channel, warehouse, system_actor, django_capture_on_commit_callbacks
+):
+    """Once the cancel commits, inventory's backorder sweep gives the freed units to the
+    orders waiting for them, oldest first (one sweep for the whole cancel)."""
+    from inventory.selectors import stock_drift
+    from inventory.services.allocation import _offer_freed_stock
+
+    sku = stocked_sku(quantity=3, warehouse=warehouse)
+    other = stocked_sku(quantity=5, warehouse=warehouse)
+    first = place_order(channel=backorder_channel, lines=[(sku, 3), (other, 1)])
+    waiting = place_order(channel=backorder_channel, lines=[(sku, 2)])
+    later = place_order(channel=backorder_channel, lines=[(sku, 2)])
+    assert (first.status, waiting.status, later.status) == (
+        S.ALLOCATED,
+        S.BACKORDERED,
+        S.BACKORDERED,
+    )
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        order_cancel(order=first, reason="not needed", actor=system_actor)
+
+    assert sum(getattr(c, "func", None) is _offer_freed_stock for c in callbacks) == 1
+    waiting.refresh_from_db()
+    later.refresh_from_db()
+    assert waiting.status == S.ALLOCATED
+    assert waiting.lines.get().allocated_quantity == 2
+    assert later.status == S.BACKORDERED
+    line = later.lines.get()
+    assert (line.allocated_quantity, line.backordered_quantity) == (1, 1)
+    assert level(sku, warehouse).allocated == 3 and level(other, warehouse).allocated == 0
+    assert waiting.events.filter(kind="backorder_filled").count() == 1
+    assert stock_drift() == []
+
+
+def test_a_cancel_that_frees_no_stock_asks_for_no_sweep(
+    backorder_channel, warehouse, system_actor, django_capture_on_commit_callbacks
+):
+    from inventory.services.allocation import _offer_freed_stock
+
+    sku = stocked_sku(quantity=0, warehouse=warehouse)
+    order = place_order(channel=backorder_channel, lines=[(sku, 2)])  # backordered only
+    with django_capture_on_commit_callbacks() as callbacks:
+        order_cancel(order=order, reason="too slow", actor=system_actor)
+    assert not any(getattr(c, "func", None) is _offer_freed_stock for c in callbacks)
