@@ -19,7 +19,7 @@ from oms.core.bulk import Writes
 from oms.core.db import is_postgres
 from oms.core.errors import Conflict, ValidationError
 from oms.core.rows import new_row
-from oms.core.transactions import lock_in_pk_order, on_commit
+from oms.core.transactions import lock_in_pk_order, on_commit, retry_on_deadlock
 from oms.core.transitions import check_transition
 from orders.hooks import PlacedOrder
 from orders.models import Order, OrderLine, OrderStatus
@@ -742,6 +742,7 @@ def _adapter(carrier: Carrier) -> Any:
         raise Conflict(str(exc), code=errors.CARRIER_ERROR) from None
 
 
+@retry_on_deadlock  # the order, then stock: the inverse of a receipt filling its backorder
 @transaction.atomic
 def _ship(
     *,
