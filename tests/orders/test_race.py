@@ -15,6 +15,7 @@ from oms.core.actors import Actor
 from oms.core.errors import InvalidTransition
 from orders.models import Order, OrderStatus
 from orders.services import order_cancel, order_record_shipment
+from tests.concurrency import backend_pid, wait_until_blocked
 from tests.factories.core import ChannelFactory
 from tests.factories.inventory import WarehouseFactory
 from tests.factories.orders import place_order, stocked_sku
@@ -84,28 +85,6 @@ def test_cancel_vs_shipment_exactly_one_wins(round_):
     assert order.events.filter(kind__in=["cancelled", "shipment"]).count() == 1
 
 
-def _wait_until_blocked(backend: list[int], who: str) -> None:
-    """Poll (on this thread's connection) until ``backend`` waits on a lock."""
-    with connection.cursor() as cursor:
-        for _ in range(500):
-            if backend:
-                cursor.execute(
-                    "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE pid = %s AND wait_event_type = 'Lock'",
-                    [backend[0]],
-                )
-                if cursor.fetchone()[0]:
-                    return
-            cursor.execute("SELECT pg_sleep(0.02)")
-    raise AssertionError(f"the {who} never waited on a lock")
-
-
-def _backend() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        return cursor.fetchone()[0]
-
-
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("victim", ["cancel", "receipt"])
 def test_receipt_filling_a_backorder_while_the_order_is_cancelled_both_complete(
@@ -134,7 +113,7 @@ def test_receipt_filling_a_backorder_while_the_order_is_cancelled_both_complete(
             return
         paused.append(True)
         first_holds.set()
-        _wait_until_blocked(backends[other], other)
+        wait_until_blocked(backends[other], other)
 
     if victim == "cancel":  # the receipt locks first; the cancel waits first
         monkeypatch.setattr(
@@ -154,7 +133,7 @@ def test_receipt_filling_a_backorder_while_the_order_is_cancelled_both_complete(
 
     def run(name, call):
         try:
-            backends[name].append(_backend())
+            backends[name].append(backend_pid())
             if name == victim:
                 assert first_holds.wait(timeout=30)
             call()
