@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+
 from django.db import connection
 
 
@@ -25,3 +28,26 @@ def backend_pid() -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         return cursor.fetchone()[0]
+
+
+def race(calls: dict[str, Callable[[], object]], *, timeout: float = 60) -> dict[str, str]:
+    """Run each call in its own thread (so on its own connection, closed after) at once;
+    returns, by name, "ok" or the repr of what it raised. Fails if a thread hangs."""
+    outcomes: dict[str, str] = {}
+
+    def run(name: str, call: Callable[[], object]) -> None:
+        try:
+            call()
+            outcomes[name] = "ok"
+        except Exception as exc:  # noqa: BLE001 - reported to the test
+            outcomes[name] = repr(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=item) for item in calls.items()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    assert not any(thread.is_alive() for thread in threads), "a worker hung"
+    return outcomes

@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 
 import pytest
-from django.db import connection
 
 from fulfillment import services
 from fulfillment.models import ShipmentStatus
@@ -14,7 +13,7 @@ from inventory import hooks as inventory_hooks
 from inventory.selectors import stock_drift
 from inventory.services import stock_receive
 from orders.models import OrderStatus
-from tests.concurrency import backend_pid, wait_until_blocked
+from tests.concurrency import backend_pid, race, wait_until_blocked
 from tests.factories.core import ChannelFactory
 from tests.fulfillment.helpers import ACTOR, pack
 from tests.orders.conftest import level
@@ -52,36 +51,20 @@ def test_shipping_while_a_receipt_fills_the_orders_backorder_both_complete(
         "backorder_filled",
         [pause_until_the_parcel_waits, *inventory_hooks.backorder_filled],
     )
-    outcomes: dict[str, object] = {}
-
-    def receive():
-        try:
-            stock_receive(sku=sku, warehouse=east, quantity=5, actor=ACTOR)
-            outcomes["receipt"] = "ok"
-        except Exception as exc:  # noqa: BLE001 - reported below
-            outcomes["receipt"] = repr(exc)
-        finally:
-            connection.close()
 
     def ship():
-        try:
-            ship_backend.append(backend_pid())
-            assert receipt_holds_stock.wait(timeout=30)
-            services.shipment_ship(
-                shipment=parcel, carrier=manual_carrier, tracking_number="RACE-1", actor=ACTOR
-            )
-            outcomes["ship"] = "ok"
-        except Exception as exc:  # noqa: BLE001 - reported below
-            outcomes["ship"] = repr(exc)
-        finally:
-            connection.close()
+        ship_backend.append(backend_pid())
+        assert receipt_holds_stock.wait(timeout=30)
+        services.shipment_ship(
+            shipment=parcel, carrier=manual_carrier, tracking_number="RACE-1", actor=ACTOR
+        )
 
-    threads = [threading.Thread(target=receive), threading.Thread(target=ship)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not any(t.is_alive() for t in threads), "a worker hung"
+    outcomes = race(
+        {
+            "receipt": lambda: stock_receive(sku=sku, warehouse=east, quantity=5, actor=ACTOR),
+            "ship": ship,
+        }
+    )
 
     assert outcomes == {"receipt": "ok", "ship": "ok"}
     parcel.refresh_from_db()

@@ -15,7 +15,7 @@ from oms.core.actors import Actor
 from oms.core.errors import InvalidTransition
 from orders.models import Order, OrderStatus
 from orders.services import order_cancel, order_record_shipment
-from tests.concurrency import backend_pid, wait_until_blocked
+from tests.concurrency import backend_pid, race, wait_until_blocked
 from tests.factories.core import ChannelFactory
 from tests.factories.inventory import WarehouseFactory
 from tests.factories.orders import place_order, stocked_sku
@@ -129,32 +129,23 @@ def test_receipt_filling_a_backorder_while_the_order_is_cancelled_both_complete(
 
         real_release = lifecycle.stock_release
         monkeypatch.setattr(lifecycle, "stock_release", release_after_pause)
-    outcomes: dict[str, object] = {}
-
-    def run(name, call):
-        try:
-            backends[name].append(backend_pid())
-            if name == victim:
-                assert first_holds.wait(timeout=30)
-            call()
-            outcomes[name] = "ok"
-        except Exception as exc:  # noqa: BLE001 - reported below
-            outcomes[name] = repr(exc)
-        finally:
-            connection.close()
-
     calls = {
         "receipt": lambda: stock_receive(sku=sku, warehouse=warehouse, quantity=5, actor=actor),
         "cancel": lambda: order_cancel(
             order=Order(pk=order.pk), reason="changed my mind", actor=actor
         ),
     }
-    threads = [threading.Thread(target=run, args=item) for item in calls.items()]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not any(t.is_alive() for t in threads), "a worker hung"
+
+    def side(name, call):
+        def go():
+            backends[name].append(backend_pid())
+            if name == victim:
+                assert first_holds.wait(timeout=30)
+            call()
+
+        return go
+
+    outcomes = race({name: side(name, call) for name, call in calls.items()})
 
     assert outcomes == {"receipt": "ok", "cancel": "ok"}
     order.refresh_from_db()
