@@ -28,6 +28,9 @@ from django.db.models import AutoField, BinaryField, Case, Field, Model, Q, Valu
 from django.db.models.functions import Cast
 from django.db.models.sql import InsertQuery, UpdateQuery
 from django.utils import timezone
+from psycopg import Connection as PsycopgConnection
+from psycopg import RawCursor
+from psycopg.types.array import ListBinaryDumper
 from psycopg.types.json import Json, Jsonb
 
 from .db import is_postgres
@@ -436,15 +439,43 @@ def _bind_on_server(cursor: Any) -> None:
     Django's psycopg cursors bind on the client: every value is quoted into the SQL text in
     Python, and for the arrays of a batch (thousands of values, strings escaped one by one)
     that costs more than the database's own work — about 7 times what psycopg's binary
-    array format costs. A plain psycopg cursor on the same connection (so the same
+    array format costs. A psycopg cursor of our own on the same connection (so the same
     transaction) binds on the server: the arrays go as the literals ``_array_literal``
-    writes (cheaper still), and a list it has no rule for goes in binary. Django's wrapper stays
-    around it, so the statement is still counted and logged like any other."""
-    import psycopg
-    from psycopg.types.array import ListBinaryDumper
-
+    writes (cheaper still), and a list it has no rule for goes in binary. Django's wrapper
+    stays around it, so the statement is still counted and logged like any other."""
     raw = connection.connection
-    if isinstance(raw, psycopg.Connection) and type(cursor.cursor) is not psycopg.Cursor:
-        server_side = psycopg.Cursor(raw)
+    if isinstance(raw, PsycopgConnection) and not isinstance(cursor.cursor, _NumberedCursor):
+        server_side = _NumberedCursor(raw)
         server_side.adapters.register_dumper(list, ListBinaryDumper)
         cursor.cursor = server_side
+
+
+class _NumberedCursor(RawCursor):
+    """A server-binding psycopg cursor that takes Django's ``%s`` placeholders and numbers
+    them itself (``_numbered``). psycopg's own conversion parses the statement for every
+    placeholder style it knows and caches the result only for statements under 4 KB; a
+    batch statement is longer, so it was parsed again each time: about 3 % of an intake
+    group's Python."""
+
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
+        return super().execute(_numbered(query), params, **kwargs)
+
+
+def _numbered(sql: str) -> str:
+    """``sql`` with PostgreSQL's placeholders for psycopg's: each ``%s`` becomes ``$1``,
+    ``$2``, … in order and ``%%`` a literal ``%``. Any other ``%`` sequence is refused."""
+    pieces = sql.split("%")
+    out = [pieces[0]]
+    n, i = 0, 1
+    while i < len(pieces):
+        piece = pieces[i]
+        if piece.startswith("s"):
+            n += 1
+            out.append(f"${n}{piece[1:]}")
+        elif piece == "" and i + 1 < len(pieces):  # "%%"
+            i += 1
+            out.append("%" + pieces[i])
+        else:
+            raise ValueError(f"Unsupported placeholder %{piece[:1]} in a batch statement.")
+        i += 1
+    return "".join(out)

@@ -151,3 +151,48 @@ def test_json_array_literals_keep_quotes_and_backslashes():
 def test_values_without_a_literal_rule_leave_the_list_to_psycopg():
     assert bulk._array_literal([b"\x00bytes"]) is None
     assert bulk._array_literal([1, 2.5]) is None
+
+
+@pytest.mark.parametrize(
+    ("sql", "numbered"),
+    [
+        ("SELECT 1", "SELECT 1"),
+        ("SELECT %s, %s::int[]", "SELECT $1, $2::int[]"),
+        ("SELECT '100%%', %s", "SELECT '100%', $1"),
+        ("SELECT '%%s', %s", "SELECT '%s', $1"),
+        ("SELECT '%%%s'", "SELECT '%$1'"),
+        ("%s%s", "$1$2"),
+    ],
+)
+def test_placeholders_are_numbered_for_the_server(sql, numbered):
+    assert bulk._numbered(sql) == numbered
+
+
+@pytest.mark.parametrize("sql", ["SELECT %(name)s", "SELECT %b", "SELECT 5 %"])
+def test_other_placeholder_styles_are_refused(sql):
+    with pytest.raises(ValueError, match="Unsupported placeholder"):
+        bulk._numbered(sql)
+
+
+def test_the_batch_statement_binds_numbered_parameters_on_the_server(channel, monkeypatch):
+    """The write goes out numbered (``$1``…), bound on the server; Django still counts it,
+    and the values (percent signs among them) arrive intact."""
+    records = [
+        IdempotencyRecord(
+            channel=channel, key=f"k-{n}%s", method="POST", path="/100%", request_hash="h"
+        )
+        for n in range(3)
+    ]
+    sent: list[str] = []
+    numbered = bulk._numbered
+    monkeypatch.setattr(bulk, "_numbered", lambda sql: sent.append(numbered(sql)) or sent[-1])
+    writes = Writes()
+    writes.insert(IdempotencyRecord, records)
+    with CaptureQueriesContext(connection) as captured:
+        writes.run()
+    (statement,) = sent
+    assert statement.startswith("WITH w0 AS (INSERT") and "$1" in statement
+    assert "%s" not in statement
+    assert len(captured.captured_queries) == 1
+    stored = IdempotencyRecord.objects.filter(channel=channel).order_by("key")
+    assert [(r.key, r.path) for r in stored] == [(f"k-{n}%s", "/100%") for n in range(3)]
