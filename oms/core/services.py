@@ -115,33 +115,66 @@ _CLAIM_FIELDS = (
 
 
 def _claim(record: IdempotencyRecord) -> bool:
-    """Insert ``record`` unless its (channel, key) exists. On PostgreSQL one statement in
-    autocommit, ``INSERT … ON CONFLICT DO NOTHING RETURNING id``; elsewhere a savepoint."""
+    """Insert ``record`` unless its (channel, key) exists, committed at once in autocommit."""
+    (claimed,) = idempotency_claim_many(records=[record])
+    return claimed
+
+
+def idempotency_claim_many(*, records: list[IdempotencyRecord]) -> list[bool]:
+    """Claim each record's (channel, key), in progress, unless it is taken; per record,
+    whether it claimed. Runs in the caller's transaction when one is open (the claims then
+    commit or roll back with its work), else commits at once.
+
+    A claim waits for a concurrent transaction that claimed the same key, then is refused if
+    that one committed. The keys go in (channel, key) order, so two transactions claiming
+    overlapping keys queue rather than deadlock. Of two records with one key, the first
+    claims. On PostgreSQL one ``INSERT … ON CONFLICT DO NOTHING RETURNING`` for all;
+    elsewhere one savepoint each."""
+    if not records:
+        return []
     now = timezone.now()
-    record.created_at = record.updated_at = now
+    firsts: dict[tuple[int, str], IdempotencyRecord] = {}
+    for record in records:
+        firsts.setdefault((record.channel_id, record.key), record)
+    ordered = sorted(firsts.values(), key=lambda r: (r.channel_id, r.key))
+    for record in ordered:
+        record.created_at = record.updated_at = now
+        record.state = IdempotencyRecord.State.IN_PROGRESS
+        record.pk, record._state.adding = None, True  # a claim rolled back left its id
+    claimed: set[int] = set()
     if not is_postgres():
-        try:
-            with transaction.atomic():
-                record.save(force_insert=True)
-            return True
-        except IntegrityError:
-            return False
+        for record in ordered:
+            try:
+                with transaction.atomic():
+                    record.save(force_insert=True)
+                claimed.add(id(record))
+            except IntegrityError:
+                pass
+        return [id(record) in claimed for record in records]
     meta, quote = IdempotencyRecord._meta, connection.ops.quote_name
     fields = [f for f in meta.concrete_fields if f.name in _CLAIM_FIELDS]
+    row = f"({', '.join(['%s'] * len(fields))})"
     sql = (
         f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(str(f.column)) for f in fields)}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))}) "
-        f"ON CONFLICT ({quote('channel_id')}, {quote('key')}) DO NOTHING RETURNING {quote('id')}"
+        f"VALUES {', '.join([row] * len(ordered))} "
+        f"ON CONFLICT ({quote('channel_id')}, {quote('key')}) DO NOTHING "
+        f"RETURNING {quote('id')}, {quote('channel_id')}, {quote('key')}"
     )
-    params = [f.get_db_prep_save(getattr(record, f.attname), connection) for f in fields]
+    params = [
+        f.get_db_prep_save(getattr(record, f.attname), connection)
+        for record in ordered
+        for f in fields
+    ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        row = cursor.fetchone()
-    if row is None:
-        return False
-    record.pk = row[0]
-    record._state.adding = False
-    return True
+        ids = {(channel_id, key): pk for pk, channel_id, key in cursor.fetchall()}
+    for record in ordered:
+        pk = ids.get((record.channel_id, record.key))
+        if pk is not None:
+            record.pk = pk
+            record._state.adding = False
+            claimed.add(id(record))
+    return [id(record) in claimed for record in records]
 
 
 def idempotency_complete(*, record: IdempotencyRecord, status: int, body: Any) -> None:

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from customers import services as customer_services
 from customers.models import Customer
 from oms.core.actors import Actor
-from oms.core.api.idempotency import Answer
+from oms.core.api.idempotency import Answer, KeyTaken
 from oms.core.api.views import ChannelAPIView
 from oms.core.bulk import Writes
 from oms.core.errors import NotFound
@@ -57,6 +57,9 @@ def _customer_for(view: ChannelAPIView, data: dict[str, Any], actor: Actor) -> C
 class OrderListPlaceView(ChannelAPIView, ListAPIView):
     serializer_class = OrderSerializer
     filterset_class = OrderFilter
+    # Intake claims each Idempotency-Key in the transaction that places its order, all of a
+    # group's keys in one statement (``_StoredAnswer.claim_together``).
+    claims_idempotency_key = True
 
     def get_queryset(self) -> Any:
         if self.is_schema_generation:
@@ -124,11 +127,17 @@ class OrderListPlaceView(ChannelAPIView, ListAPIView):
 
 
 class _StoredAnswer:
-    """Intake's settlement for an Idempotency-Key: the response, success or refusal, is
-    rendered and stored in the transaction that placed or refused the order."""
+    """Intake's settlement for an Idempotency-Key: the key is claimed first in the
+    transaction that places or refuses the order, and the response, success or refusal, is
+    rendered and stored in it."""
 
     def __init__(self, view: OrderListPlaceView, answer: Answer) -> None:
         self.view, self.answer = view, answer
+
+    @staticmethod
+    def claim_together(settlements: list[_StoredAnswer]) -> list[BaseException | None]:
+        claimed = Answer.claim_together([s.answer for s in settlements])
+        return [None if ok else KeyTaken() for ok in claimed]
 
     def stage(self, outcome: Any, writes: Writes) -> None:
         if isinstance(outcome, Exception):

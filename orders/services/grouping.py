@@ -16,8 +16,11 @@ fails alone and the rest of its group is placed. If the group's transaction itse
 re-sent external id racing another process, a deadlock, a bug), every request of the group is
 placed again on its own, so one bad request never costs the others theirs.
 
-A caller may hand in a ``Settlement``: rows of its own to write in the transaction that
-decides its outcome (the API stores its Idempotency-Key answer there), told once it commits.
+A caller may hand in a ``Settlement``: a claim to make first in the transaction that decides
+its outcome and rows of its own to write there, told once it commits. The API claims each
+request's Idempotency-Key so, all of the group's keys in one statement, and stores the
+answers with the orders; a request whose key is taken is answered with the claim's refusal
+and places nothing.
 """
 
 from __future__ import annotations
@@ -38,10 +41,16 @@ from .intake import PlaceRequest, _place_many, _resent
 
 MAX_GROUP = 32
 
-Outcome = tuple[Order, bool] | ApplicationError
+Outcome = tuple[Order, bool] | ApplicationError | BaseException
 
 
 class Settlement(Protocol):
+    @staticmethod
+    def claim_together(settlements: list[Any]) -> list[BaseException | None]:
+        """Claim, first thing in the transaction, what each of ``settlements`` (all of this
+        class) needs to go on; per settlement, None or the refusal to answer its request
+        with (its order is then not placed)."""
+
     def stage(self, outcome: Outcome, writes: Writes) -> None:
         """Add rows for ``outcome`` to ``writes``, the write that places the group's orders:
         the orders' rows are prepared (as they will be stored) and these go out with them,
@@ -135,7 +144,7 @@ def _place_group(group: list[_Ticket]) -> None:
             ticket.outcome = (existing, False)
         return
     for ticket, outcome in zip(group, outcomes, strict=True):
-        if isinstance(outcome, ApplicationError):
+        if isinstance(outcome, BaseException):
             ticket.error = outcome
         else:
             ticket.outcome = outcome
@@ -148,24 +157,44 @@ def _place_together(group: list[_Ticket]) -> list[Outcome]:
     what the settlements add for them (staged once the orders' rows are prepared, so an
     answer shows the order as written)."""
     with transaction.atomic(durable=True):
+        refusals = _claim(group)
+        placing = [t for t, refusal in zip(group, refusals, strict=True) if refusal is None]
         batch = Writes()
-        outcomes = _place_many(
-            requests=[t.request for t in group], actor=group[0].actor, writes=batch
+        placed = iter(
+            _place_many(requests=[t.request for t in placing], actor=group[0].actor, writes=batch)
+            if placing
+            else ()
         )
+        outcomes: list[Outcome] = [next(placed) if r is None else r for r in refusals]
         for outcome in outcomes:
-            if not isinstance(outcome, ApplicationError):
+            if isinstance(outcome, tuple):
                 order, created = outcome
                 if created:  # answer order.lines.all() from the lines being written
                     cache_lines(order, order._intake_lines)  # type: ignore[attr-defined]
 
         def settle(writes: Writes) -> None:
-            for ticket, outcome in zip(group, outcomes, strict=True):
-                if ticket.settlement is not None:
+            for ticket, outcome, refusal in zip(group, outcomes, refusals, strict=True):
+                if ticket.settlement is not None and refusal is None:
                     ticket.settlement.stage(outcome, writes)
 
         batch.then(settle)
         batch.run()
     return outcomes
+
+
+def _claim(group: list[_Ticket]) -> list[BaseException | None]:
+    """The settlements' claims, one call per settlement class: per ticket, None (claimed, or
+    nothing to claim) or its refusal."""
+    refusals: list[BaseException | None] = [None] * len(group)
+    kinds: dict[type[Settlement], list[int]] = {}
+    for index, ticket in enumerate(group):
+        if ticket.settlement is not None:
+            kinds.setdefault(type(ticket.settlement), []).append(index)
+    for kind, indexes in kinds.items():
+        answers = kind.claim_together([group[i].settlement for i in indexes])
+        for index, refusal in zip(indexes, answers, strict=True):
+            refusals[index] = refusal
+    return refusals
 
 
 _GROUP = _Group()

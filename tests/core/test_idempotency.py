@@ -167,3 +167,42 @@ def test_an_empty_answer_is_stored_as_null(channel):
     )
     idempotency_complete(record=record, status=204, body=None)
     assert IdempotencyRecord.objects.filter(pk=record.pk, response_body__isnull=True).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_claims_wait_for_a_concurrent_claim_in_key_order_without_deadlock():
+    """Claims made inside transactions hold their keys until commit. B claims [k2, k1] while
+    A holds k1: B queues on k1 first (keys go in order) holding nothing, so A can still
+    claim k2 and commit; B then finds both taken. Inserted in the order given, B would hold
+    k2 while waiting for k1, and A's claim of k2 would deadlock."""
+    from django.db import transaction
+
+    from oms.core.services import idempotency_claim_many
+    from tests.concurrency import backend_pid, race, wait_until_blocked
+
+    channel = ChannelFactory()
+
+    def record(key: str) -> IdempotencyRecord:
+        return IdempotencyRecord(
+            channel=channel, key=key, method="POST", path="/x/", request_hash="h"
+        )
+
+    b_backend: list[int] = []
+    results: dict[str, list[bool]] = {}
+    holding = threading.Event()
+
+    def a() -> None:
+        with transaction.atomic():
+            results["a1"] = idempotency_claim_many(records=[record("k1")])
+            holding.set()
+            wait_until_blocked(b_backend, "second claimer")
+            results["a2"] = idempotency_claim_many(records=[record("k2")])
+
+    def b() -> None:
+        b_backend.append(backend_pid())
+        assert holding.wait(10)
+        results["b"] = idempotency_claim_many(records=[record("k2"), record("k1")])
+
+    assert race({"a": a, "b": b}) == {"a": "ok", "b": "ok"}
+    assert results == {"a1": [True], "a2": [True], "b": [False, False]}
+    assert IdempotencyRecord.objects.filter(channel=channel).count() == 2

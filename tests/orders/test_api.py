@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 from rest_framework import serializers
 
 from customers.models import Customer, CustomerReference
 from oms.core.api.serializers import ReusedFieldsMixin
+from oms.core.models import IdempotencyRecord
 from orders.api.serializers import OrderPlaceSerializer, OrderSerializer
 from orders.models import Order
 from tests.factories.core import ChannelFactory
@@ -20,6 +22,13 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def sku(warehouse):
     return stocked_sku(quantity=20, price=1500, warehouse=warehouse)
+
+
+def _xmin(table: str, pk: int) -> int:
+    """The id of the transaction that wrote the row."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT xmin::text::bigint FROM {table} WHERE id = %s", [pk])
+        return cursor.fetchone()[0]
 
 
 def _body(sku, **extra):
@@ -61,6 +70,74 @@ def test_idempotency_key_replays_the_first_answer(api_client, sku, warehouse):
     again = api_client.post("/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
     assert first.status_code == 201 and again.status_code == 201
     assert again["Idempotent-Replayed"] == "true" and again.json()["id"] == first.json()["id"]
+    assert Order.objects.count() == 1 and level(sku, warehouse).allocated == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_idempotency_key_is_claimed_in_the_orders_transaction(api_client, sku, warehouse, channel):
+    """Intake claims the key inside the transaction that places the order (not in a commit
+    of its own before it): the claim and the stored answer commit with the order."""
+    body = _body(sku, external_id=None)
+    body.pop("external_id")
+    claims: list[bool] = []
+
+    def spy(execute, sql, params, many, context):
+        if sql.startswith('INSERT INTO "core_idempotencyrecord"'):
+            claims.append(connection.in_atomic_block)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(spy):
+        first = api_client.post("/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY="k-t")
+    assert first.status_code == 201 and claims == [True]
+    record = IdempotencyRecord.objects.get(channel=channel, key="k-t")
+    assert (record.state, record.response_status) == ("complete", 201)
+    assert record.response_body == first.json()
+    assert _xmin("core_idempotencyrecord", record.pk) == _xmin("orders_order", first.json()["id"])
+
+
+def test_same_key_with_another_order_is_409_and_places_nothing(api_client, sku, warehouse):
+    body = _body(sku, external_id=None)
+    body.pop("external_id")
+    api_client.post("/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY="k-2")
+    body["lines"][0]["quantity"] = 1
+    again = api_client.post("/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY="k-2")
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "idempotency_key_reused"
+    assert Order.objects.count() == 1 and level(sku, warehouse).allocated == 2
+
+
+def test_a_refusal_before_intake_is_stored_and_replayed(api_client, sku, channel):
+    """A body the serializer refuses never reaches intake's transaction: its key is claimed
+    and the 400 stored after the answer, and a retry replays it."""
+    body = {"lines": [], "shipping_address": ADDRESS}
+    first = api_client.post("/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY="k-4")
+    again = api_client.post("/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY="k-4")
+    assert first.status_code == again.status_code == 400
+    assert again["Idempotent-Replayed"] == "true" and again.json() == first.json()
+    record = IdempotencyRecord.objects.get(channel=channel, key="k-4")
+    assert (record.state, record.response_status) == ("complete", 400)
+
+
+def test_a_server_error_in_intake_leaves_the_key_free(api_client, sku, warehouse, monkeypatch):
+    """The claim rolls back with the failed transaction: nothing is stored, and a retry
+    places the order."""
+    from orders.services import grouping
+
+    real = grouping._place_many
+
+    def broken(**kwargs):
+        raise RuntimeError("database on fire")
+
+    body = _body(sku, external_id=None)
+    body.pop("external_id")
+    monkeypatch.setattr(grouping, "_place_many", broken)
+    with pytest.raises(RuntimeError, match="on fire"):
+        api_client.post("/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY="k-5")
+    assert not IdempotencyRecord.objects.exists() and Order.objects.count() == 0
+
+    monkeypatch.setattr(grouping, "_place_many", real)
+    retry = api_client.post("/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY="k-5")
+    assert retry.status_code == 201 and "Idempotent-Replayed" not in retry
     assert Order.objects.count() == 1 and level(sku, warehouse).allocated == 2
 
 
@@ -284,10 +361,10 @@ def test_placing_over_http_has_a_fixed_query_count(
     api_client, channel, django_assert_max_num_queries, without_upper_hooks, warehouse
 ):
     """Authentication 1 (+1 to note the key's use, at most once a minute), Idempotency-Key
-    claim 1 (INSERT … ON CONFLICT in autocommit), customer visibility 1, intake 6 (see
-    test_intake), the completion riding in intake's own write statement; the response reads
-    the lines intake just wrote from memory = 10, for 1 or 10 lines. The callbacks of
-    billing and fulfillment are theirs to count."""
+    claim 1 (INSERT … ON CONFLICT, first in intake's transaction), customer visibility 1,
+    intake 6 (see test_intake), the completion riding in intake's own write statement; the
+    response reads the lines intake just wrote from memory = 10, for 1 or 10 lines. The
+    callbacks of billing and fulfillment are theirs to count."""
     skus = [stocked_sku(quantity=50, warehouse=warehouse) for _ in range(10)]
     customer = CustomerFactory(source_channel=channel)
     for n, key in ((1, "a"), (10, "b")):

@@ -269,3 +269,28 @@ def test_over_http_each_answer_is_stored_in_its_orders_transaction(
         assert (again.status_code, again.json()) == (first.status_code, first.json())
     assert Order.objects.count() == 3
     assert StockLevel.objects.get(sku=sku).allocated == 3
+
+
+def test_one_key_twice_in_a_group_places_one_order_and_replays_it(api_client, channel, monkeypatch):
+    """The group claims its keys in one statement; of two requests with one key, the first
+    places the order and the second, once the group committed, replays its answer."""
+    sku = stocked_sku(quantity=10, warehouse=WarehouseFactory())
+    customer = CustomerFactory(source_channel=channel)
+    body = {
+        "customer_id": customer.pk,
+        "lines": [{"sku": sku.code, "quantity": 2}],
+        "shipping_address": ADDRESS,
+    }
+    other = {**body, "lines": [{"sku": sku.code, "quantity": 3}]}
+    requests = [("k-0", body), ("dup", body), ("dup", body), ("dup", other)]
+
+    responses = _post_concurrently(api_client, requests, monkeypatch)
+
+    assert [r.status_code for r in responses] == [201, 201, 201, 409]
+    assert responses[3].json()["error"]["code"] == "idempotency_key_reused"
+    assert responses[1].json() == responses[2].json()
+    replayed = ["Idempotent-Replayed" in r for r in responses[1:3]]
+    assert sorted(replayed) == [False, True]
+    assert Order.objects.count() == 2
+    assert StockLevel.objects.get(sku=sku).allocated == 4
+    assert _record_xmin("dup") == (_xmin(responses[1].json()["id"]), "complete", 201)

@@ -20,6 +20,9 @@ class ChannelAPIView(APIView):
     # While a POST runs: its Idempotency-Key's pending answer (None without a key), for a
     # handler that stores it with its own writes (``oms.core.api.idempotency.Answer``).
     idempotency: Answer | None = None
+    # True: the handler claims the key itself, in the transaction of its work
+    # (``oms.core.api.idempotency``, "claim late").
+    claims_idempotency_key = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
