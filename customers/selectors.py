@@ -5,7 +5,7 @@ from collections.abc import Iterable
 from django.db import connection
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
-from oms.core.db import is_postgres
+from oms.core.db import is_postgres, prepared_cursor
 from oms.core.models import Channel
 from oms.core.selectors import ModelRow
 
@@ -55,7 +55,7 @@ def customers_visible_to_channel(*, channel: Channel, pks: Iterable[int]) -> dic
         )
         _visible_sql = (sql, row)
     sql, row = _visible_sql
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(sql, [wanted, channel.pk, channel.pk])
         rows = cursor.fetchall()
     return {customer.pk: customer for customer in map(row.build, rows)}

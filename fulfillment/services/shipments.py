@@ -9,14 +9,14 @@ from collections.abc import Mapping
 from datetime import datetime, time
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from inventory.models import Warehouse
 from inventory.services import stock_ship
 from oms.core.actors import Actor
 from oms.core.bulk import Writes
-from oms.core.db import is_postgres
+from oms.core.db import is_postgres, prepared_cursor
 from oms.core.errors import Conflict, ValidationError
 from oms.core.rows import new_row
 from oms.core.transactions import lock_in_pk_order, on_commit, retry_on_deadlock
@@ -316,7 +316,7 @@ def _planning_read(
             Warehouse.objects.filter(pk__in=warehouse_ids).values_list("pk", "cutoff_time")
         )
         return None, cutoffs, _bins(warehouse_ids, sku_ids)
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             _PLANNING_READ,
             [shipments, sorted(warehouse_ids), sorted(warehouse_ids), sorted(sku_ids)],

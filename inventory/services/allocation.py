@@ -54,7 +54,7 @@ from django.utils import timezone
 
 from oms.core.actors import Actor
 from oms.core.bulk import Writes
-from oms.core.db import is_postgres
+from oms.core.db import is_postgres, prepared_cursor
 from oms.core.errors import ApplicationError, Conflict, NotFound, ValidationError
 from oms.core.models import Channel
 from oms.core.rows import new_row
@@ -232,7 +232,7 @@ def sku_parts_locked_shared(sku_ids: Iterable[int]) -> dict[int, _SkuInfo]:
         infos = sku_parts(ids)
         lock_skus({sku for info in infos.values() for sku, _ in info.parts}, shared=True)
         return infos
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_SKU_PARTS_LOCKED, [ids, SKU_LOCK_CLASS])
         return _infos_from_rows(row[:8] for row in cursor.fetchall())
 
@@ -580,7 +580,7 @@ def _candidate_levels_locked_sql(sku_ids: set[int]) -> list[StockLevel]:
         # ships_to_countries is JSON: converted as the ORM converts it for the annotation.
         _levels_sql = (sql, row, ships.get_db_converters(connection), ships.get_col("w"))
     sql, row, converters, expression = _levels_sql
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(sql, [sorted(sku_ids)])
         rows = cursor.fetchall()
     levels = []

@@ -29,11 +29,10 @@ from django.db.models.functions import Cast
 from django.db.models.sql import InsertQuery, UpdateQuery
 from django.utils import timezone
 from psycopg import Connection as PsycopgConnection
-from psycopg import RawCursor
 from psycopg.types.array import ListBinaryDumper
 from psycopg.types.json import Json, Jsonb
 
-from .db import is_postgres
+from .db import NumberedCursor, is_postgres
 from .rows import new_row
 
 
@@ -444,38 +443,7 @@ def _bind_on_server(cursor: Any) -> None:
     writes (cheaper still), and a list it has no rule for goes in binary. Django's wrapper
     stays around it, so the statement is still counted and logged like any other."""
     raw = connection.connection
-    if isinstance(raw, PsycopgConnection) and not isinstance(cursor.cursor, _NumberedCursor):
-        server_side = _NumberedCursor(raw)
+    if isinstance(raw, PsycopgConnection) and not isinstance(cursor.cursor, NumberedCursor):
+        server_side = NumberedCursor(raw)
         server_side.adapters.register_dumper(list, ListBinaryDumper)
         cursor.cursor = server_side
-
-
-class _NumberedCursor(RawCursor):
-    """A server-binding psycopg cursor that takes Django's ``%s`` placeholders and numbers
-    them itself (``_numbered``). psycopg's own conversion parses the statement for every
-    placeholder style it knows and caches the result only for statements under 4 KB; a
-    batch statement is longer, so it was parsed again each time: about 3 % of an intake
-    group's Python."""
-
-    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
-        return super().execute(_numbered(query), params, **kwargs)
-
-
-def _numbered(sql: str) -> str:
-    """``sql`` with PostgreSQL's placeholders for psycopg's: each ``%s`` becomes ``$1``,
-    ``$2``, … in order and ``%%`` a literal ``%``. Any other ``%`` sequence is refused."""
-    pieces = sql.split("%")
-    out = [pieces[0]]
-    n, i = 0, 1
-    while i < len(pieces):
-        piece = pieces[i]
-        if piece.startswith("s"):
-            n += 1
-            out.append(f"${n}{piece[1:]}")
-        elif piece == "" and i + 1 < len(pieces):  # "%%"
-            i += 1
-            out.append("%" + pieces[i])
-        else:
-            raise ValueError(f"Unsupported placeholder %{piece[:1]} in a batch statement.")
-        i += 1
-    return "".join(out)

@@ -5,9 +5,14 @@ concurrent writers are unnecessary there."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.db import connection, migrations, models
+from psycopg import Connection as PsycopgConnection
+
+from .pgbackend.cursors import NumberedCursor
 
 
 def is_postgres(conn: Any = None) -> bool:
@@ -61,3 +66,19 @@ class PostgresOnlySQL(migrations.RunSQL):
     ) -> None:
         if is_postgres(schema_editor.connection):
             super().database_backwards(app_label, schema_editor, from_state, to_state)
+
+
+@contextmanager
+def prepared_cursor() -> Iterator[Any]:
+    """Django's cursor (in the current transaction, counted and logged like any other) whose
+    statements are prepared on the server: parsed and planned once per connection, then
+    only bound and run. For short hand-written statements that every request runs, where
+    planning is most of the database's work: the API-key lookup costs PostgreSQL ~200 µs of
+    CPU as a plain statement, ~70 µs prepared. A plain cursor where prepared statements are
+    off (``DB_PREPARED_STATEMENTS=0``: behind a transaction-pooling PgBouncer) or the
+    database is not PostgreSQL."""
+    with connection.cursor() as cursor:
+        raw = connection.connection
+        if isinstance(raw, PsycopgConnection) and raw.prepare_threshold is not None:
+            cursor.cursor = NumberedCursor(raw, prepare=True)
+        yield cursor

@@ -6,7 +6,7 @@ from typing import Any, Generic, TypeVar
 from django.db import connection
 from django.db.models import Model
 
-from .db import is_postgres
+from .db import is_postgres, prepared_cursor
 from .models import ApiKey, Channel, IdempotencyRecord
 from .services import hash_api_key
 
@@ -44,7 +44,7 @@ _api_key_sql: tuple[str, ModelRow[ApiKey], ModelRow[Channel]] | None = None
 def api_key_get_active(*, secret: str) -> ApiKey | None:
     """The key matching ``secret`` with its channel, or None. Revoked keys are returned too so
     the caller can say *revoked* rather than *unknown*. Every API request asks: on PostgreSQL
-    one hand-written statement."""
+    one hand-written statement, prepared."""
     hashed = hash_api_key(secret)
     if not is_postgres():
         return ApiKey.objects.select_related("channel").filter(hashed_key=hashed).first()
@@ -59,7 +59,7 @@ def api_key_get_active(*, secret: str) -> ApiKey | None:
         )
         _api_key_sql = (sql, key_row, channel_row)
     sql, key_row, channel_row = _api_key_sql
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:  # planned once per connection
         cursor.execute(sql, [hashed])
         row = cursor.fetchone()
     if row is None:

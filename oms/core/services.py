@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from typing import Any
@@ -11,7 +12,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from .bulk import Writes
-from .db import is_postgres
+from .db import is_postgres, prepared_cursor
 from .errors import Conflict, ValidationError
 from .models import ApiKey, Channel, ChannelKind, IdempotencyRecord
 
@@ -101,17 +102,26 @@ def idempotency_begin(
     )
 
 
-# The columns a claim writes (the response columns stay NULL until completion).
-_CLAIM_FIELDS = (
-    "created_at",
-    "updated_at",
-    "channel",
-    "key",
-    "method",
-    "path",
-    "request_hash",
-    "state",
-)
+@functools.cache
+def _claim_sql() -> str:
+    """The claim of many keys, in the order given (``WITH ORDINALITY``): the response
+    columns stay NULL until completion."""
+    quote = connection.ops.quote_name
+    columns = ", ".join(
+        quote(c)
+        for c in (
+            "created_at", "updated_at", "state", "channel_id", "key", "method", "path",
+            "request_hash",
+        )
+    )  # fmt: skip
+    return (
+        f"INSERT INTO {quote(IdempotencyRecord._meta.db_table)} ({columns}) "
+        "SELECT %s::timestamptz, %s::timestamptz, %s, c, k, m, p, h "
+        "FROM unnest(%s::bigint[], %s::varchar[], %s::varchar[], %s::varchar[], "
+        "%s::varchar[]) WITH ORDINALITY AS v(c, k, m, p, h, n) ORDER BY n "
+        f"ON CONFLICT ({quote('channel_id')}, {quote('key')}) DO NOTHING "
+        f"RETURNING {quote('id')}, {quote('channel_id')}, {quote('key')}"
+    )
 
 
 def _claim(record: IdempotencyRecord) -> bool:
@@ -151,22 +161,20 @@ def idempotency_claim_many(*, records: list[IdempotencyRecord]) -> list[bool]:
             except IntegrityError:
                 pass
         return [id(record) in claimed for record in records]
-    meta, quote = IdempotencyRecord._meta, connection.ops.quote_name
-    fields = [f for f in meta.concrete_fields if f.name in _CLAIM_FIELDS]
-    row = f"({', '.join(['%s'] * len(fields))})"
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(str(f.column)) for f in fields)}) "
-        f"VALUES {', '.join([row] * len(ordered))} "
-        f"ON CONFLICT ({quote('channel_id')}, {quote('key')}) DO NOTHING "
-        f"RETURNING {quote('id')}, {quote('channel_id')}, {quote('key')}"
-    )
-    params = [
-        f.get_db_prep_save(getattr(record, f.attname), connection)
-        for record in ordered
-        for f in fields
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    with prepared_cursor() as cursor:  # one text for any number of keys: planned once
+        cursor.execute(
+            _claim_sql(),
+            [
+                now,
+                now,
+                IdempotencyRecord.State.IN_PROGRESS.value,
+                [r.channel_id for r in ordered],
+                [r.key for r in ordered],
+                [r.method for r in ordered],
+                [r.path for r in ordered],
+                [r.request_hash for r in ordered],
+            ],
+        )
         ids = {(channel_id, key): pk for pk, channel_id, key in cursor.fetchall()}
     for record in ordered:
         pk = ids.get((record.channel_id, record.key))

@@ -89,6 +89,13 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's backend with a cheaper check of persistent connections (oms/core/pgbackend).
     DATABASES["default"]["ENGINE"] = "oms.core.pgbackend"
+    # Prepared statements for the few hand-written statements every request runs
+    # (``oms.core.db.prepared_cursor``): psycopg prepares a statement only when asked, the
+    # huge threshold keeps it from preparing anything on its own. Django turns them off by
+    # default for the sake of connection poolers: behind a transaction-pooling PgBouncer set
+    # DB_PREPARED_STATEMENTS=0.
+    if env_bool("DB_PREPARED_STATEMENTS", True):
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 2**31 - 1
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max, OuterRef, Subquery
 from django.utils import timezone
 
@@ -22,7 +22,7 @@ from customers.selectors import customers_visible_to_channel
 from inventory.models import Sku, SkuPrice
 from oms.core.actors import Actor
 from oms.core.bulk import Writes
-from oms.core.db import is_postgres, next_values
+from oms.core.db import is_postgres, next_values, prepared_cursor
 from oms.core.errors import ApplicationError, Conflict, NotFound, ValidationError
 from oms.core.models import Channel
 from oms.core.money import validate_currency
@@ -267,7 +267,7 @@ def _intake_read(
             codes=codes, orders=orders, lines=lines, external_ids=external_ids
         )
     pairs = sorted(external_ids)
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             _INTAKE_READ,
             [

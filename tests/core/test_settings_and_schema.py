@@ -49,6 +49,19 @@ def test_production_keeps_database_connections_and_checks_them_before_reuse():
     assert result.stdout.split()[-2:] == ["0", "True"]
 
 
+def test_prepared_statements_are_on_unless_a_pooler_needs_them_off():
+    code = (
+        "from django.db import connection; connection.ensure_connection(); "
+        "print(connection.connection.prepare_threshold)"
+    )
+    result = _manage("shell", "-c", code, env=PROD_ENV)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == str(2**31 - 1)
+    result = _manage("shell", "-c", code, env={**PROD_ENV, "DB_PREPARED_STATEMENTS": "0"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == "None"
+
+
 def test_production_refuses_to_start_without_a_secret_key():
     env = {k: v for k, v in PROD_ENV.items() if k != "SECRET_KEY"}
     result = _manage("check", env=env)

@@ -1,1 +1,1 @@
-"""Django's PostgreSQL backend with a cheaper health check (see ``base``)."""
+"""Django's PostgreSQL backend with a cheaper health check and our own cursors (see ``base``)."""

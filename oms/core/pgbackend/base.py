@@ -1,6 +1,7 @@
-"""Django's PostgreSQL backend, with one change: the health check of a persistent connection
+"""Django's PostgreSQL backend, with two changes. The health check of a persistent connection
 (``CONN_HEALTH_CHECKS``) is skipped when the connection served a request without error in the
-last ``HEALTH_CHECK_BYPASS_SECONDS``.
+last ``HEALTH_CHECK_BYPASS_SECONDS``; and the query log shows the statements we bind on the
+server (``cursors.NumberedCursor``) with their values.
 
 Django checks a reused connection with a ``SELECT 1`` round trip at the start of every
 request. Under load a connection serves a request every few milliseconds, so that check was
@@ -14,13 +15,31 @@ that request ends."""
 from __future__ import annotations
 
 from time import monotonic
+from typing import Any
 
-from django.db.backends.postgresql import base
+from django.db.backends.postgresql import base, operations
+from psycopg import errors
+
+from .cursors import NumberedCursor
 
 HEALTH_CHECK_BYPASS_SECONDS = 1.0
 
 
+class DatabaseOperations(operations.DatabaseOperations):
+    def last_executed_query(self, cursor: Any, sql: str, params: Any) -> str:
+        """For a statement bound on the server (``NumberedCursor``) Django's query log gets
+        the SQL with its values quoted in, as Django logs its own server-side bindings (the
+        SQL as written if a value cannot be quoted)."""
+        if isinstance(cursor, NumberedCursor):
+            try:
+                return str(self.compose_sql(sql, params))
+            except errors.DataError:
+                return sql
+        return super().last_executed_query(cursor, sql, params)
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
+    ops_class = DatabaseOperations
     _served_at: float | None = None
     health_check_done: bool  # set by Django's base class
 
