@@ -37,16 +37,20 @@ def test_check_deploy_is_clean_under_production_settings():
     assert "WARNINGS" not in result.stdout + result.stderr
 
 
+def _printed_in_production(code: str, **env: str) -> list[str]:
+    """The words ``code`` prints in ``manage.py shell`` under production settings."""
+    result = _manage("shell", "-c", code, env={**PROD_ENV, **env})
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
 def test_production_keeps_database_connections_and_checks_them_before_reuse():
     code = (
         "from django.conf import settings as s; d = s.DATABASES['default']; "
         "print(d['CONN_MAX_AGE'], d['CONN_HEALTH_CHECKS'])"
     )
-    result = _manage("shell", "-c", code, env=PROD_ENV)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split()[-2:] == ["60", "True"]
-    result = _manage("shell", "-c", code, env={**PROD_ENV, "DB_CONN_MAX_AGE": "0"})
-    assert result.stdout.split()[-2:] == ["0", "True"]
+    assert _printed_in_production(code)[-2:] == ["60", "True"]
+    assert _printed_in_production(code, DB_CONN_MAX_AGE="0")[-2:] == ["0", "True"]
 
 
 def test_prepared_statements_are_on_unless_a_pooler_needs_them_off():
@@ -54,12 +58,8 @@ def test_prepared_statements_are_on_unless_a_pooler_needs_them_off():
         "from django.db import connection; connection.ensure_connection(); "
         "print(connection.connection.prepare_threshold)"
     )
-    result = _manage("shell", "-c", code, env=PROD_ENV)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split()[-1] == str(2**31 - 1)
-    result = _manage("shell", "-c", code, env={**PROD_ENV, "DB_PREPARED_STATEMENTS": "0"})
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split()[-1] == "None"
+    assert _printed_in_production(code)[-1] == str(2**31 - 1)
+    assert _printed_in_production(code, DB_PREPARED_STATEMENTS="0")[-1] == "None"
 
 
 def test_production_refuses_to_start_without_a_secret_key():
