@@ -4,6 +4,8 @@ webhook events whose processing failed."""
 
 from django.db import migrations
 
+from oms.core.beat import schedule_every, unschedule
+
 TASKS = [
     # (name, task, kind, value)
     ("billing: dunning run", "billing.tasks.dunning_run_task", "crontab", {"minute": "0", "hour": "7"}),
@@ -15,24 +17,21 @@ TASKS = [
 def create(apps, schema_editor):
     PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
     CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
     for name, task, kind, value in TASKS:
+        if kind == "interval":
+            schedule_every(apps, name=name, task=task, minutes=value)
+            continue
         if PeriodicTask.objects.filter(name=name).exists():
             continue
-        if kind == "crontab":
-            schedule, _ = CrontabSchedule.objects.get_or_create(
-                minute=value["minute"], hour=value["hour"], day_of_week="*", day_of_month="*",
-                month_of_year="*", timezone="UTC",
-            )  # fmt: skip
-            PeriodicTask.objects.create(name=name, task=task, crontab=schedule)
-        else:
-            schedule, _ = IntervalSchedule.objects.get_or_create(every=value, period="minutes")
-            PeriodicTask.objects.create(name=name, task=task, interval=schedule)
+        schedule, _ = CrontabSchedule.objects.get_or_create(
+            minute=value["minute"], hour=value["hour"], day_of_week="*", day_of_month="*",
+            month_of_year="*", timezone="UTC",
+        )  # fmt: skip
+        PeriodicTask.objects.create(name=name, task=task, crontab=schedule)
 
 
 def remove(apps, schema_editor):
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    PeriodicTask.objects.filter(name__in=[name for name, *_ in TASKS]).delete()
+    unschedule(apps, [name for name, *_ in TASKS])
 
 
 class Migration(migrations.Migration):

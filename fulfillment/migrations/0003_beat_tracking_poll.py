@@ -3,17 +3,7 @@ road, hourly (``fulfillment.poll_tracking_in_flight``)."""
 
 from django.db import migrations
 
-from oms.core.beat import schedule_every, unschedule
-
-NAME = "fulfillment: poll tracking of parcels on the road"
-
-
-def create(apps, schema_editor):
-    schedule_every(apps, name=NAME, task="fulfillment.poll_tracking_in_flight", minutes=60)
-
-
-def remove(apps, schema_editor):
-    unschedule(apps, [NAME])
+from oms.core.beat import ScheduleEvery
 
 
 class Migration(migrations.Migration):
@@ -22,4 +12,10 @@ class Migration(migrations.Migration):
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
-    operations = [migrations.RunPython(create, remove)]
+    operations = [
+        ScheduleEvery(
+            name="fulfillment: poll tracking of parcels on the road",
+            task="fulfillment.poll_tracking_in_flight",
+            minutes=60,
+        )
+    ]

@@ -4,17 +4,7 @@ release queues the sweep once it commits; this catches what a lost or failed swe
 
 from django.db import migrations
 
-from oms.core.beat import schedule_every, unschedule
-
-NAME = "inventory: fill backorders from freed stock"
-
-
-def create(apps, schema_editor):
-    schedule_every(apps, name=NAME, task="inventory.fill_backorders_from_stock", minutes=15)
-
-
-def remove(apps, schema_editor):
-    unschedule(apps, [NAME])
+from oms.core.beat import ScheduleEvery
 
 
 class Migration(migrations.Migration):
@@ -23,4 +13,10 @@ class Migration(migrations.Migration):
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
-    operations = [migrations.RunPython(create, remove)]
+    operations = [
+        ScheduleEvery(
+            name="inventory: fill backorders from freed stock",
+            task="inventory.fill_backorders_from_stock",
+            minutes=15,
+        )
+    ]

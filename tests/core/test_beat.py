@@ -6,7 +6,7 @@ import pytest
 from django.apps import apps
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from oms.core.beat import schedule_every, unschedule
+from oms.core.beat import ScheduleEvery, schedule_every, unschedule
 
 pytestmark = pytest.mark.django_db
 
@@ -29,3 +29,16 @@ def test_an_entry_is_created_once_and_an_operators_edit_is_kept():
 
     unschedule(apps, ["test: sweep"])
     assert not PeriodicTask.objects.filter(name="test: sweep").exists()
+
+
+def test_the_migration_operation_installs_removes_and_deconstructs():
+    op = ScheduleEvery(name="test: poll", task="tests.poll", minutes=60)
+    op.code(apps, None)
+    entry = PeriodicTask.objects.get(name="test: poll")
+    assert (entry.task, entry.interval.every) == ("tests.poll", 60)
+    op.reverse_code(apps, None)
+    assert not PeriodicTask.objects.filter(name="test: poll").exists()
+    path, args, kwargs = op.deconstruct()
+    assert (path, args) == ("ScheduleEvery", [])
+    assert ScheduleEvery(**kwargs).deconstruct() == (path, args, kwargs)
+    assert kwargs == {"name": "test: poll", "task": "tests.poll", "minutes": 60}
