@@ -91,7 +91,7 @@ def idempotency_begin(
     )
     # A key released (a 5xx) between our failed claim and our read is free again: retry.
     for _ in range(3):
-        if _claim(record):
+        if idempotency_claim_many(records=[record]) == [True]:  # commits at once in autocommit
             return record, True
         existing = IdempotencyRecord.objects.filter(channel=channel, key=key).first()
         if existing is not None:
@@ -122,12 +122,6 @@ def _claim_sql() -> str:
         f"ON CONFLICT ({quote('channel_id')}, {quote('key')}) DO NOTHING "
         f"RETURNING {quote('id')}, {quote('channel_id')}, {quote('key')}"
     )
-
-
-def _claim(record: IdempotencyRecord) -> bool:
-    """Insert ``record`` unless its (channel, key) exists, committed at once in autocommit."""
-    (claimed,) = idempotency_claim_many(records=[record])
-    return claimed
 
 
 def idempotency_claim_many(*, records: list[IdempotencyRecord]) -> list[bool]:
