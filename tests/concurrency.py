@@ -9,10 +9,14 @@ from django.db import connection
 
 
 def wait_until_blocked(backend: list[int], who: str) -> None:
-    """Poll (on this thread's connection) until ``backend`` waits on a lock."""
+    """Poll (on this thread's connection) until ``backend`` waits on a lock. Each poll clears
+    the backend-status snapshot first: PostgreSQL may serve pg_stat_activity from the
+    snapshot of the transaction's first look, and a poller inside a transaction (the claim
+    test's) would then never see the wait."""
     with connection.cursor() as cursor:
         for _ in range(500):
             if backend:
+                cursor.execute("SELECT pg_stat_clear_snapshot()")
                 cursor.execute(
                     "SELECT count(*) FROM pg_stat_activity"
                     " WHERE pid = %s AND wait_event_type = 'Lock'",
