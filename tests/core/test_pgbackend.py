@@ -92,3 +92,50 @@ def test_a_request_start_alone_does_not_count_as_use(checks):
     connection.close_if_unusable_or_obsolete()
     _request()
     assert len(pings) == 2
+
+
+def _closed_connection(stamped_at: float | None) -> object:
+    import psycopg
+
+    params = _db().get_connection_params()
+    conn = psycopg.connect(**params, autocommit=True)
+    conn.close()  # any check that touches it fails
+    if stamped_at is not None:
+        pgbackend._returned_at[conn] = stamped_at
+    return conn
+
+
+def test_a_pooled_connection_back_from_a_request_just_now_is_lent_unchecked(monkeypatch):
+    monkeypatch.setattr(pgbackend, "monotonic", lambda: 1000.0)
+    pgbackend.check_unless_fresh(_closed_connection(stamped_at=999.5))  # no round trip
+
+
+@pytest.mark.parametrize("stamped_at", [None, 998.0])
+def test_a_pooled_connection_idle_or_unknown_is_checked(monkeypatch, stamped_at):
+    import psycopg
+
+    monkeypatch.setattr(pgbackend, "monotonic", lambda: 1000.0)
+    with pytest.raises(psycopg.OperationalError):
+        pgbackend.check_unless_fresh(_closed_connection(stamped_at=stamped_at))
+
+
+@pytest.mark.parametrize("failed", [False, True])
+def test_the_pool_lends_through_the_check_and_learns_of_clean_returns(failed):
+    settings = {
+        **_db().settings_dict,
+        "CONN_MAX_AGE": 0,
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": {**_db().settings_dict["OPTIONS"], "pool": {"min_size": 1, "max_size": 2}},
+    }
+    wrapper = pgbackend.DatabaseWrapper(settings, alias="pool_test")
+    try:
+        assert wrapper.pool._check is pgbackend.check_unless_fresh
+        wrapper.ensure_connection()
+        conn = wrapper.connection
+        with wrapper.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        wrapper.errors_occurred = failed
+        wrapper.close()
+        assert (conn in pgbackend._returned_at) is not failed
+    finally:
+        wrapper.close_pool()

@@ -119,3 +119,17 @@ def test_test_command_stops_at_once_with_one_message_when_postgres_is_unreachabl
     assert "Cannot reach PostgreSQL" in output
     assert "DATABASE_URL=postgres://" in output
     assert "passed" not in output
+
+
+def test_production_lends_pooled_connections_when_the_web_server_asks():
+    code = (
+        "from django.conf import settings as s; from django.db import connection; "
+        "d = s.DATABASES['default']; connection.ensure_connection(); "
+        "print(d['CONN_MAX_AGE'], connection.pool.max_size, connection.pool.min_size)"
+    )
+    assert _printed_in_production(code, DB_POOL_MAX_SIZE="7")[-3:] == ["0", "7", "2"]
+    plain = (
+        "from django.conf import settings as s; print('pool' in s.DATABASES['default']['OPTIONS'])"
+    )
+    assert _printed_in_production(plain)[-1] == "False"
+
