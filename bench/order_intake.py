@@ -1,11 +1,14 @@
 """Order intake over HTTP: orders per second and latency through a real WSGI server.
 
 The script creates (drops and recreates) its own PostgreSQL database, migrates it, seeds a
-channel with an API key, customers and SKUs with limited stock, then starts gunicorn
-(2 gthread workers × 32 threads, ``oms.wsgi``, production settings with DEBUG off,
-persistent database connections) on a free local port. Threads let a worker take the requests
-of many clients at once, so intake can group the placements that arrive together into one
-transaction (``orders.services.order_place_grouped``); ``--threads 1`` runs sync workers. For each client count (1, 8, 32) it runs
+channel with an API key, customers and SKUs with limited stock, then starts gunicorn as the
+README deploys it (``-c oms/gunicorn.conf.py``: 2 gevent workers, a database connection pool
+per worker; ``oms.wsgi``, production settings with DEBUG off) on a free local port. A worker
+takes the requests of many clients at once, so intake can group the placements that arrive
+together into one transaction (``orders.services.order_place_grouped``). ``--worker-class
+gthread --threads 32 --pool 0`` runs the earlier set-up (32 threads per worker, a persistent
+connection per thread) for comparison; ``--worker-class sync`` one request per worker. For
+each client count (1, 8, 32) it runs
 
   * the trivial authenticated endpoint ``GET /api/v1/ping/`` — the server's ceiling, and
   * ``POST /api/v1/orders/`` (1–3 lines, an Idempotency-Key each) — order intake,
@@ -124,13 +127,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(url: str, port: int, workers: int, threads: int) -> subprocess.Popen:
+def start_server(
+    url: str, port: int, workers: int, worker_class: str, threads: int, pool: int | None
+) -> subprocess.Popen:
     env = {**os.environ, **SERVER_ENV, "DATABASE_URL": url}
+    if pool is not None:
+        env["DB_POOL_MAX_SIZE"] = str(pool)
     cmd = [
         sys.executable,
         "-m",
         "gunicorn",
         "oms.wsgi:application",
+        "--config",
+        str(ROOT / "oms" / "gunicorn.conf.py"),
+        "--worker-class",
+        worker_class,
         "--workers",
         str(workers),
         "--bind",
@@ -140,8 +151,8 @@ def start_server(url: str, port: int, workers: int, threads: int) -> subprocess.
         "--backlog",
         "2048",
     ]
-    if threads > 1:
-        cmd += ["--threads", str(threads), "--worker-class", "gthread"]
+    if worker_class == "gthread":
+        cmd += ["--threads", str(threads)]
     log = open(SERVER_LOG, "w")  # noqa: SIM115 - lives as long as the server
     server = subprocess.Popen(
         cmd, cwd=ROOT, env=env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT
@@ -345,11 +356,14 @@ def main() -> int:
     parser.add_argument("--clients", default="1,8,32", help="Comma-separated client counts.")
     parser.add_argument("--requests", type=int, default=None, help="Requests per client per round.")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers.")
+    parser.add_argument("--worker-class", default="gevent", choices=["gevent", "gthread", "sync"])
+    parser.add_argument("--threads", type=int, default=32, help="Threads per gthread worker.")
     parser.add_argument(
-        "--threads",
+        "--pool",
         type=int,
-        default=32,
-        help="gunicorn threads per worker (gthread if > 1; 1: sync workers).",
+        default=None,
+        help="Database pool size per worker (default: oms/gunicorn.conf.py's; 0: a "
+        "persistent connection per thread instead).",
     )
     parser.add_argument("--hot-units", type=int, default=None, help="Units of the hot SKU.")
     parser.add_argument("--hot-clients", type=int, default=64)
@@ -370,12 +384,14 @@ def main() -> int:
     setup_django(url)
     data = seed(sku_count=sku_count, units_per_sku=units, customers=50, hot_units=hot_units)
     port = free_port()
+    shape = f"{args.threads} thread(s)" if args.worker_class == "gthread" else args.worker_class
+    pool = "default pool" if args.pool is None else f"pool {args.pool}" if args.pool else "no pool"
     print(
-        f"gunicorn: {args.workers} worker(s) × {args.threads} thread(s) on :{port}; "
+        f"gunicorn: {args.workers} worker(s) × {shape}, {pool}, on :{port}; "
         f"{sku_count} SKUs × {units} units; hot SKU {hot_units} units",
         flush=True,
     )
-    server = start_server(url, port, args.workers, args.threads)
+    server = start_server(url, port, args.workers, args.worker_class, args.threads, args.pool)
 
     def ping(rng: random.Random, index: int, n: int):
         return "GET", "/api/v1/ping/", None

@@ -1,9 +1,10 @@
 """Group commit for order intake: concurrent placements in one process share a transaction.
 
-Under a threaded server (gunicorn's gthread worker) several requests place orders at the
-same moment. Each one alone costs a read, the allocation, one write and a commit; placed
-together through ``orders_place_many`` those statements are paid once for the group, and
-each order still comes back allocated and committed before its response is sent.
+Under a server that runs several requests per process (gunicorn's gevent worker, our
+default, or its gthread worker) several requests place orders at the same moment. Each one
+alone costs a read, the allocation, one write and a commit; placed together through
+``orders_place_many`` those statements are paid once for the group, and each order still
+comes back allocated and committed before its response is sent.
 
 There is no extra thread. The first caller to arrive becomes the leader: it takes every
 request waiting with the same actor (its own among them), places them in one durable
@@ -65,7 +66,9 @@ class _Ticket:
     request: PlaceRequest
     actor: Actor
     settlement: Settlement | None = None
-    woken: threading.Event = field(default_factory=threading.Event)
+    # Looked up per ticket: under gevent, threading.Event is patched after this module may
+    # have been imported, and a thread's Event would block every greenlet of the process.
+    woken: threading.Event = field(default_factory=lambda: threading.Event())
     lead: bool = False
     outcome: tuple[Order, bool] | None = None
     error: BaseException | None = None

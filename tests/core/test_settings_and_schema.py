@@ -133,3 +133,11 @@ def test_production_lends_pooled_connections_when_the_web_server_asks():
     )
     assert _printed_in_production(plain)[-1] == "False"
 
+
+def test_the_gunicorn_config_runs_gevent_workers_with_a_pool(monkeypatch):
+    monkeypatch.delenv("DB_POOL_MAX_SIZE", raising=False)
+    monkeypatch.delenv("GUNICORN_WORKER_CLASS", raising=False)
+    config: dict = {}
+    exec((ROOT / "oms" / "gunicorn.conf.py").read_text(), config)
+    assert (config["worker_class"], config["workers"]) == ("gevent", 2)
+    assert os.environ["DB_POOL_MAX_SIZE"] == "32"
