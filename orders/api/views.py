@@ -66,6 +66,14 @@ class OrderListPlaceView(ChannelAPIView, ListAPIView):
             return Order.objects.none()
         return selectors.order_list_for_channel(channel=self.channel)
 
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        if request.method != "POST":
+            return super().dispatch(request, *args, **kwargs)
+        # From before authentication on, an intake group about to start in this process
+        # waits a moment for this request to join it (``placement_expected``).
+        with services.placement_expected():
+            return super().dispatch(request, *args, **kwargs)
+
     @extend_schema(summary="List this channel's orders")
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)

@@ -1,7 +1,7 @@
 """Every write to orders. Other apps import from here: ``orders.services.order_place`` etc.
 
 - intake: ``order_place`` (``order_place_or_get``), ``orders_place_many`` (a batch),
-  ``order_place_grouped`` (group commit of concurrent requests)
+  ``order_place_grouped`` (group commit of concurrent requests; ``placement_expected``)
 - lifecycle: ``order_cancel``, ``order_hold``, ``order_release``, ``order_payment_confirm``,
   ``order_note_add``, ``order_event_record``
 - editing: ``order_edit``
@@ -16,7 +16,7 @@ from .fulfillment import (
     order_record_return,
     order_record_shipment,
 )
-from .grouping import order_place_grouped
+from .grouping import order_place_grouped, placement_expected
 from .intake import PlaceRequest, order_place, order_place_or_get, orders_place_many
 from .lifecycle import (
     order_cancel,
@@ -48,6 +48,7 @@ __all__ = [
     "order_place_or_get",
     "orders_place_many",
     "PlaceRequest",
+    "placement_expected",
     "order_record_delivery",
     "order_record_return",
     "order_record_shipment",

@@ -17,6 +17,13 @@ fails alone and the rest of its group is placed. If the group's transaction itse
 re-sent external id racing another process, a deadlock, a bug), every request of the group is
 placed again on its own, so one bad request never costs the others theirs.
 
+A leader about to take its group first waits, at most ``GATHER_SECONDS``, for the requests
+already on their way to intake in this process (``placement_expected``: entered the API view,
+not yet queued), as PostgreSQL's ``commit_delay`` waits only while ``commit_siblings`` other
+transactions are active. Without it, a request reaching intake just ahead of its siblings led
+a group of one while they queued behind it: under gevent the groups settled into pairs of one
+and a dozen, two transactions' round trips and commit waits for each round of requests.
+
 A caller may hand in a ``Settlement``: a claim to make first in the transaction that decides
 its outcome and rows of its own to write there, told once it commits. The API claims each
 request's Idempotency-Key so, all of the group's keys in one statement, and stores the
@@ -27,7 +34,11 @@ and places nothing.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from time import monotonic
 from typing import Any, Protocol
 
 from django.db import IntegrityError, connection, transaction
@@ -41,6 +52,8 @@ from ._common import cache_lines
 from .intake import PlaceRequest, _place_many, _resent
 
 MAX_GROUP = 32
+# The longest a leader waits for requests on their way (see the module docstring).
+GATHER_SECONDS = 0.01
 
 Outcome = tuple[Order, bool] | ApplicationError | BaseException
 
@@ -80,15 +93,49 @@ class _Ticket:
         return self.outcome
 
 
+@dataclass(eq=False, slots=True)
+class _Expected:
+    """A request on its way to intake; ``arrived`` once it is queued or has given up."""
+
+    arrived: bool = False
+
+
+_expected: ContextVar[_Expected | None] = ContextVar("placement_expected", default=None)
+
+
 class _Group:
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
         self._waiting: list[_Ticket] = []
         self._leading = False
+        self._coming = 0  # requests on their way (``placement_expected``), not yet queued
+
+    @contextmanager
+    def expecting(self) -> Iterator[None]:
+        expected = _Expected()
+        with self._lock:
+            self._coming += 1
+        token = _expected.set(expected)
+        try:
+            yield
+        finally:
+            _expected.reset(token)
+            with self._lock:
+                self._arrive(expected)
+
+    def _arrive(self, expected: _Expected | None) -> None:
+        """(Holding the lock.) ``expected`` is no longer on its way: a gathering leader may
+        stop waiting for it."""
+        if expected is not None and not expected.arrived:
+            expected.arrived = True
+            self._coming -= 1
+            self._changed.notify_all()
 
     def place(self, ticket: _Ticket) -> tuple[Order, bool]:
         with self._lock:
             self._waiting.append(ticket)
+            self._arrive(_expected.get())
             lead = not self._leading
             self._leading = True
         if not lead:
@@ -102,7 +149,12 @@ class _Group:
         return ticket.answer()
 
     def _take(self, leader: _Ticket) -> list[_Ticket]:
+        deadline = monotonic() + GATHER_SECONDS
         with self._lock:
+            while self._coming > 0 and len(self._waiting) < MAX_GROUP:
+                left = deadline - monotonic()
+                if left <= 0 or not self._changed.wait(left):
+                    break
             group = [t for t in self._waiting if t.actor == leader.actor][:MAX_GROUP]
             taken = set(map(id, group))
             self._waiting = [t for t in self._waiting if id(t) not in taken]
@@ -200,7 +252,25 @@ def _claim(group: list[_Ticket]) -> list[BaseException | None]:
     return refusals
 
 
-_GROUP = _Group()
+_groups: list[_Group] = []
+
+
+def _group() -> _Group:
+    """The process's group, made on first use: under gevent its lock and condition must be
+    gevent's, patched in after this module may have been imported."""
+    if not _groups:
+        _groups.append(_Group())
+    return _groups[0]
+
+
+@contextmanager
+def placement_expected() -> Iterator[None]:
+    """Around a request that will most likely place an order through ``order_place_grouped``
+    (the API view's POST, from before authentication): while it is on its way, a leader about
+    to start a group waits for it (at most ``GATHER_SECONDS``). Leaving without placing
+    anything is fine."""
+    with _group().expecting():
+        yield
 
 
 def order_place_grouped(
@@ -217,4 +287,4 @@ def order_place_grouped(
     if connection.in_atomic_block:
         _place_group([ticket])
         return ticket.answer()
-    return _GROUP.place(ticket)
+    return _group().place(ticket)

@@ -55,6 +55,24 @@ def test_place_creates_the_customer_and_the_order(api_client, channel, sku, ware
     assert level(sku, warehouse).allocated == 2
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_post_is_expected_at_intake_until_it_arrives(api_client, sku, warehouse, monkeypatch):
+    from orders.services import grouping
+
+    seen = []
+    real = grouping._Group.place
+
+    def place(group, ticket):
+        seen.append(group._coming)  # still on its way when it reaches the queue
+        return real(group, ticket)
+
+    monkeypatch.setattr(grouping._Group, "place", place)
+    assert api_client.post("/api/v1/orders/", _body(sku), format="json").status_code == 201
+    assert api_client.post("/api/v1/orders/", {"lines": []}, format="json").status_code == 400
+    assert seen == [1]  # the 400 never reached intake, and left nobody waiting for it
+    assert grouping._group()._coming == 0
+
+
 def test_resent_external_id_answers_200_with_the_same_order(api_client, sku, warehouse):
     first = api_client.post("/api/v1/orders/", _body(sku), format="json")
     again = api_client.post("/api/v1/orders/", _body(sku), format="json")

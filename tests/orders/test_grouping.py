@@ -16,7 +16,7 @@ from inventory.models import StockLevel
 from oms.core.actors import Actor
 from oms.core.errors import Conflict, NotFound, ValidationError
 from orders.models import Order, OrderStatus
-from orders.services import grouping, order_place_grouped
+from orders.services import grouping, order_place_grouped, placement_expected
 from tests.factories.core import ChannelFactory
 from tests.factories.customers import CustomerFactory
 from tests.factories.inventory import WarehouseFactory
@@ -62,7 +62,7 @@ def _run_held(jobs: list[Callable[[], Any]], monkeypatch: Any) -> list[Any]:
     for thread in threads[1:]:
         thread.start()
     deadline = time.monotonic() + 10
-    while len(grouping._GROUP._waiting) < len(jobs) - 1:
+    while len(grouping._group()._waiting) < len(jobs) - 1:
         assert time.monotonic() < deadline, "the callers never queued"
         time.sleep(0.005)
     release.set()
@@ -215,7 +215,7 @@ def test_inside_a_callers_transaction_it_places_alone_and_refuses_nesting():
     sku = stocked_sku(quantity=10, warehouse=WarehouseFactory())
     with pytest.raises(RuntimeError, match="durable"), transaction.atomic():
         order_place_grouped(**_call(channel, sku))
-    assert grouping._GROUP._waiting == [] and not grouping._GROUP._leading
+    assert grouping._group()._waiting == [] and not grouping._group()._leading
     assert Order.objects.count() == 0
 
 
@@ -302,3 +302,92 @@ def test_one_key_twice_in_a_group_places_one_order_and_replays_it(api_client, ch
     assert StockLevel.objects.get(sku=sku).allocated == allocated
     for key, response in (("same", same[0]), ("diff", placed[2])):
         assert _record_xmin(key) == (_xmin(response.json()["id"]), "complete", 201)
+
+
+def _lead_while_expecting(expected_does: Callable[[], Any], monkeypatch: Any) -> tuple[Any, ...]:
+    """One request on its way (inside ``placement_expected``) while another places: the
+    latter leads. ``expected_does`` runs once the leader is waiting; returns the leader's
+    order, how long it took, and ``expected_does``'s result."""
+    monkeypatch.setattr(grouping, "GATHER_SECONDS", 2.0)
+    on_its_way, leader_waits = threading.Event(), threading.Event()
+    outcome: dict[str, Any] = {}
+    real_wait = grouping._group()._changed.wait
+
+    def noticed_wait(timeout: float | None = None) -> bool:
+        leader_waits.set()
+        return real_wait(timeout)
+
+    monkeypatch.setattr(grouping._group()._changed, "wait", noticed_wait)
+
+    def expected() -> None:
+        try:
+            with placement_expected():
+                on_its_way.set()
+                assert leader_waits.wait(10)
+                outcome["expected"] = expected_does()
+        finally:
+            connection.close()
+
+    def leader() -> None:
+        try:
+            assert on_its_way.wait(10)
+            started = time.monotonic()
+            outcome["order"] = order_place_grouped(**outcome.pop("call"))[0]
+            outcome["took"] = time.monotonic() - started
+        finally:
+            connection.close()
+
+    return outcome, [threading.Thread(target=expected), threading.Thread(target=leader)]
+
+
+def _run(outcome: dict[str, Any], threads: list[threading.Thread]) -> dict[str, Any]:
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(15)
+    return outcome
+
+
+def test_a_leader_waits_for_a_request_on_its_way_and_places_it_too(monkeypatch):
+    channel = ChannelFactory()
+    sku = stocked_sku(quantity=10, warehouse=WarehouseFactory())
+    late = _call(channel, sku, external_id="LATE")
+    outcome, threads = _lead_while_expecting(lambda: order_place_grouped(**late)[0], monkeypatch)
+    outcome["call"] = _call(channel, sku, external_id="FIRST")
+
+    _run(outcome, threads)
+
+    # Without the wait the leader would have placed its order alone, before the other queued.
+    assert _xmin(outcome["order"].pk) == _xmin(outcome["expected"].pk)
+    assert outcome["took"] < 1.5
+
+
+def test_a_request_that_leaves_without_placing_does_not_hold_the_leader(monkeypatch):
+    channel = ChannelFactory()
+    sku = stocked_sku(quantity=10, warehouse=WarehouseFactory())
+    outcome, threads = _lead_while_expecting(lambda: "left", monkeypatch)
+    outcome["call"] = _call(channel, sku)
+
+    _run(outcome, threads)
+
+    assert outcome["expected"] == "left"
+    assert outcome["took"] < 1.5  # not the 2 s the leader would wait at most
+    assert grouping._group()._coming == 0
+
+
+def test_a_leader_waits_no_longer_than_the_gather_window(monkeypatch):
+    channel = ChannelFactory()
+    sku = stocked_sku(quantity=10, warehouse=WarehouseFactory())
+    done = threading.Event()
+    outcome, threads = _lead_while_expecting(lambda: done.wait(10), monkeypatch)
+    monkeypatch.setattr(grouping, "GATHER_SECONDS", 0.2)
+    outcome["call"] = _call(channel, sku)
+    threads[0].start()
+    threads[1].start()
+    threads[1].join(10)  # the leader finishes while the other is still on its way
+    done.set()
+    threads[0].join(10)
+
+    assert 0.2 <= outcome["took"] < 2.0
+    assert Order.objects.count() == 1
+    assert grouping._group()._coming == 0
