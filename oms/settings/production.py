@@ -12,7 +12,7 @@ DEBUG = False
 # Reused connections (a new PostgreSQL connection per request costs more than most of our
 # requests), checked before reuse so a restarted database never fails a request. Either kept
 # per thread (DB_CONN_MAX_AGE seconds), or, with DB_POOL_MAX_SIZE, lent per request from a
-# pool of at most that many per process: the web server's setting (oms/gunicorn.py), where
+# pool of at most that many per process: the web server's setting (oms/gunicorn.conf.py), where
 # gevent serves many requests per process and a connection per request would be too many.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # noqa: F405
 _pool_size = env_int("DB_POOL_MAX_SIZE", 0)
