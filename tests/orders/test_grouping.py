@@ -304,11 +304,18 @@ def test_one_key_twice_in_a_group_places_one_order_and_replays_it(api_client, ch
         assert _record_xmin(key) == (_xmin(response.json()["id"]), "complete", 201)
 
 
-def _lead_while_expecting(expected_does: Callable[[], Any], monkeypatch: Any) -> tuple[Any, ...]:
-    """One request on its way (inside ``placement_expected``) while another places: the
-    latter leads. ``expected_does`` runs once the leader is waiting; returns the leader's
-    order, how long it took, and ``expected_does``'s result."""
-    monkeypatch.setattr(grouping, "GATHER_SECONDS", 2.0)
+def _lead_while_expecting(
+    call: dict[str, Any],
+    expected_does: Callable[[], Any],
+    monkeypatch: Any,
+    *,
+    gather_seconds: float = 2.0,
+) -> tuple[dict[str, Any], threading.Thread, threading.Thread]:
+    """Two threads, not started: one request on its way (inside ``placement_expected``) that
+    runs ``expected_does`` once the other, placing ``call``, leads and waits for it. Their
+    outcome fills in as they run: ``expected`` (what ``expected_does`` returned), ``order``
+    (the leader's) and ``took`` (the leader's seconds in ``order_place_grouped``)."""
+    monkeypatch.setattr(grouping, "GATHER_SECONDS", gather_seconds)
     on_its_way, leader_waits = threading.Event(), threading.Event()
     outcome: dict[str, Any] = {}
     real_wait = grouping._group()._changed.wait
@@ -332,30 +339,32 @@ def _lead_while_expecting(expected_does: Callable[[], Any], monkeypatch: Any) ->
         try:
             assert on_its_way.wait(10)
             started = time.monotonic()
-            outcome["order"] = order_place_grouped(**outcome.pop("call"))[0]
+            outcome["order"] = order_place_grouped(**call)[0]
             outcome["took"] = time.monotonic() - started
         finally:
             connection.close()
 
-    return outcome, [threading.Thread(target=expected), threading.Thread(target=leader)]
+    return outcome, threading.Thread(target=expected), threading.Thread(target=leader)
 
 
-def _run(outcome: dict[str, Any], threads: list[threading.Thread]) -> dict[str, Any]:
+def _run(*threads: threading.Thread) -> None:
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(15)
-    return outcome
 
 
 def test_a_leader_waits_for_a_request_on_its_way_and_places_it_too(monkeypatch):
     channel = ChannelFactory()
     sku = stocked_sku(quantity=10, warehouse=WarehouseFactory())
     late = _call(channel, sku, external_id="LATE")
-    outcome, threads = _lead_while_expecting(lambda: order_place_grouped(**late)[0], monkeypatch)
-    outcome["call"] = _call(channel, sku, external_id="FIRST")
+    outcome, *threads = _lead_while_expecting(
+        _call(channel, sku, external_id="FIRST"),
+        lambda: order_place_grouped(**late)[0],
+        monkeypatch,
+    )
 
-    _run(outcome, threads)
+    _run(*threads)
 
     # Without the wait the leader would have placed its order alone, before the other queued.
     assert _xmin(outcome["order"].pk) == _xmin(outcome["expected"].pk)
@@ -365,10 +374,9 @@ def test_a_leader_waits_for_a_request_on_its_way_and_places_it_too(monkeypatch):
 def test_a_request_that_leaves_without_placing_does_not_hold_the_leader(monkeypatch):
     channel = ChannelFactory()
     sku = stocked_sku(quantity=10, warehouse=WarehouseFactory())
-    outcome, threads = _lead_while_expecting(lambda: "left", monkeypatch)
-    outcome["call"] = _call(channel, sku)
+    outcome, *threads = _lead_while_expecting(_call(channel, sku), lambda: "left", monkeypatch)
 
-    _run(outcome, threads)
+    _run(*threads)
 
     assert outcome["expected"] == "left"
     assert outcome["took"] < 1.5  # not the 2 s the leader would wait at most
@@ -379,14 +387,14 @@ def test_a_leader_waits_no_longer_than_the_gather_window(monkeypatch):
     channel = ChannelFactory()
     sku = stocked_sku(quantity=10, warehouse=WarehouseFactory())
     done = threading.Event()
-    outcome, threads = _lead_while_expecting(lambda: done.wait(10), monkeypatch)
-    monkeypatch.setattr(grouping, "GATHER_SECONDS", 0.2)
-    outcome["call"] = _call(channel, sku)
-    threads[0].start()
-    threads[1].start()
-    threads[1].join(10)  # the leader finishes while the other is still on its way
+    outcome, expected, leader = _lead_while_expecting(
+        _call(channel, sku), lambda: done.wait(10), monkeypatch, gather_seconds=0.2
+    )
+    expected.start()
+    leader.start()
+    leader.join(10)  # the leader finishes while the other is still on its way
     done.set()
-    threads[0].join(10)
+    expected.join(10)
 
     assert 0.2 <= outcome["took"] < 2.0
     assert Order.objects.count() == 1
