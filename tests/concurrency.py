@@ -1,4 +1,4 @@
-"""Helpers for tests that race real PostgreSQL connections in threads."""
+"""Helpers for tests that race real PostgreSQL connections in threads or processes."""
 
 from __future__ import annotations
 
@@ -6,6 +6,13 @@ import threading
 from collections.abc import Callable
 
 from django.db import connection
+
+
+def database_url() -> str:
+    """The URL of the database this test runs on, for a process of its own (a server, a
+    management command) to use."""
+    s = connection.settings_dict
+    return f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
 def wait_until_blocked(backend: list[int], who: str) -> None:

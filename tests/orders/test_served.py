@@ -1,67 +1,28 @@
 """Order intake served as deployed: gunicorn with oms/gunicorn.conf.py (gevent workers, a pool
-of database connections), production settings, over HTTP."""
+of database connections), production settings, over HTTP; started by the intake benchmark's
+own ``start_server``."""
 
 from __future__ import annotations
 
 import http.client
 import json
-import os
-import signal
-import subprocess
-import sys
 import threading
-import time
 import uuid
-from pathlib import Path
 
 import pytest
 from django.db import connection
 
+from bench.order_intake import start_server, stop_server
 from inventory.models import StockLevel
 from oms.core.services import api_key_create
 from orders.models import Order
+from tests.concurrency import database_url
 from tests.factories.core import ChannelFactory
 from tests.factories.customers import CustomerFactory
 from tests.factories.orders import ADDRESS, stocked_sku
 from tests.stripe_server import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
 CLIENTS = 16
-
-
-def _database_url() -> str:
-    s = connection.settings_dict
-    return f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
-
-
-def _serve(port: int, pool: int) -> subprocess.Popen[bytes]:
-    owned = ("DJANGO_", "SECRET_KEY", "DATABASE_URL", "OMS_", "ALLOWED_HOSTS", "DB_", "GUNICORN_")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(owned)}
-    env.update(
-        DJANGO_SETTINGS_MODULE="oms.settings.production",
-        SECRET_KEY="served-test-" + "k" * 40,
-        ALLOWED_HOSTS="127.0.0.1",
-        SECURE_SSL_REDIRECT="0",
-        DATABASE_URL=_database_url(),
-        DB_POOL_MAX_SIZE=str(pool),
-        LOG_LEVEL="ERROR",
-    )
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "oms.wsgi:application", "-c", "oms/gunicorn.conf.py",
-         "--workers", "1", "--bind", f"127.0.0.1:{port}", "--log-level", "warning"],
-        cwd=ROOT, env=env, start_new_session=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conn.request("GET", "/api/v1/schema/")
-            conn.getresponse().read()
-            return server
-        except OSError:
-            time.sleep(0.2)
-    os.killpg(server.pid, signal.SIGKILL)
-    raise AssertionError("gunicorn did not start")
 
 
 @pytest.mark.slow
@@ -72,8 +33,9 @@ def test_concurrent_placements_under_gevent_share_transactions_and_a_small_pool(
     sku = stocked_sku(quantity=CLIENTS - 2)
     customer = CustomerFactory(source_channel=channel)
     port = free_port()
-    # Fewer connections than requests in flight: the rest wait for one, none fails.
-    server = _serve(port, pool=4)
+    # As the benchmark starts it (oms/gunicorn.conf.py, gevent), but one worker and fewer
+    # database connections than requests in flight: the rest wait for one, none fails.
+    server = start_server(database_url(), port, workers=1, worker_class="gevent", threads=1, pool=4)
     answers: list[tuple[int, dict]] = []
     barrier = threading.Barrier(CLIENTS)
 
@@ -102,8 +64,7 @@ def test_concurrent_placements_under_gevent_share_transactions_and_a_small_pool(
         for t in threads:
             t.join(90)
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(30)
+        stop_server(server)
 
     statuses = sorted(status for status, _ in answers)
     assert statuses == [201] * (CLIENTS - 2) + [409] * 2, answers

@@ -22,6 +22,7 @@ from billing.models import Invoice, InvoiceStatus, PaymentAttempt
 from orders.models import Order
 from subscriptions.renewal.cycle import renewal_run_execute
 from subscriptions.renewal.models import Renewal, RenewalRun, RenewalState
+from tests.concurrency import database_url
 from tests.renewal.conftest import subscribe
 
 D = dt.date
@@ -92,7 +93,7 @@ def _renew_process(
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url(),
         "DJANGO_SETTINGS_MODULE": "tests.renewal.process_settings",
         **(extra_env or {}),
     }
@@ -101,11 +102,6 @@ def _renew_process(
          "--batch-size", str(batch)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
-
-
-def _database_url() -> str:
-    s = connection.settings_dict
-    return f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
 def _paying_subscriptions(plan: Any, gateway: Any, n: int) -> list[Any]:
