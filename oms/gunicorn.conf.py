@@ -13,6 +13,7 @@ override each default below; gunicorn's own flags override this file.
   bounded by workers × pool size, not by the clients connected.
 """
 
+import mmap
 import os
 
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -22,3 +23,32 @@ worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
 keepalive = 5
 # The workers read the settings after this file has run.
 os.environ.setdefault("DB_POOL_MAX_SIZE", "32")
+
+# Connections held per worker, a slot each, in memory the workers share (anonymous and
+# MAP_SHARED, made here in the master before it forks): each worker accepts a connection only
+# while it holds no more than its siblings (``oms.core.serving``). -1 marks a free slot.
+_connections = memoryview(mmap.mmap(-1, 4 * 64)).cast("i")
+_connections[:] = memoryview(b"\xff" * 4 * 64).cast("i")
+
+
+def pre_fork(server, worker):
+    # In the master: the new worker's slot (None if all are taken: it accepts freely).
+    free = [i for i, count in enumerate(_connections) if count == -1]
+    worker.serving_slot = free[0] if free else None
+    if free:
+        _connections[free[0]] = 0
+    worker.serving_connections = _connections
+
+
+def child_exit(server, worker):
+    # In the master, once the worker has exited (a reload's old workers used another block).
+    if worker.serving_connections is _connections and worker.serving_slot is not None:
+        _connections[worker.serving_slot] = -1
+
+
+def post_worker_init(worker):
+    # In the worker, once gevent has patched it and the app is loaded.
+    if worker.cfg.worker_class_str == "gevent" and worker.serving_slot is not None:
+        from oms.core.serving import balance_accepts
+
+        balance_accepts(worker, worker.serving_connections, worker.serving_slot)

@@ -135,6 +135,8 @@ def test_production_lends_pooled_connections_when_the_web_server_asks():
 
 
 def test_the_gunicorn_config_runs_gevent_workers_with_a_pool(monkeypatch):
+    # A copy of the environment, for the file's setdefault not to outlive the test.
+    monkeypatch.setattr(os, "environ", dict(os.environ))
     monkeypatch.delenv("DB_POOL_MAX_SIZE", raising=False)
     monkeypatch.delenv("GUNICORN_WORKER_CLASS", raising=False)
     config: dict = {}

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import threading
 import uuid
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -77,3 +79,44 @@ def test_concurrent_placements_under_gevent_share_transactions_and_a_small_pool(
     assert Order.objects.count() == CLIENTS - 2
     # Placed together: fewer transactions than orders (one per order without grouping).
     assert transactions < CLIENTS - 2
+
+
+def _established_per_worker(master: int, port: int) -> list[int]:
+    """Client connections to ``port`` that each of ``master``'s workers holds (Linux /proc)."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port = int(fields[1].split(":")[1], 16)
+        if local_port == port and fields[3] == "01":  # 01: ESTABLISHED
+            inodes.add(fields[9])
+    workers = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    held = []
+    for pid in workers:
+        fds = Path(f"/proc/{pid}/fd")
+        links = [os.readlink(fd) for fd in fds.iterdir()]
+        held.append(sum(link[8:-1] in inodes for link in links if link.startswith("socket:[")))
+    return held
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_keep_alive_clients_are_spread_evenly_over_the_workers():
+    channel = ChannelFactory()
+    _, secret = api_key_create(channel=channel, name="served")
+    port = free_port()
+    server = start_server(database_url(), port, workers=2, worker_class="gevent", threads=1, pool=4)
+    clients = []
+    try:
+        # One after another, as a channel's integration opens its connections and keeps
+        # them: whichever worker is back in its loop first would take most of them.
+        for _ in range(12):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request("GET", "/api/v1/ping/", headers={"Authorization": f"Bearer {secret}"})
+            assert conn.getresponse().read()
+            clients.append(conn)
+        held = _established_per_worker(server.pid, port)
+    finally:
+        for conn in clients:
+            conn.close()
+        stop_server(server)
+    assert sorted(held) == [6, 6]
