@@ -73,6 +73,18 @@ def test_a_post_is_expected_at_intake_until_it_arrives(api_client, sku, warehous
     assert grouping._group()._coming == 0
 
 
+def test_an_order_body_over_the_upload_limit_is_413_with_a_message(api_client, sku, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+    response = api_client.post("/api/v1/orders/", _body(sku, notes="n" * 500), format="json")
+    assert response.status_code == 413
+    assert response.json()["error"] == {
+        "code": "request_too_large",
+        "message": "The request body is over 100 bytes.",
+        "fields": {},
+    }
+    assert not Order.objects.exists()
+
+
 def test_resent_external_id_answers_200_with_the_same_order(api_client, sku, warehouse):
     first = api_client.post("/api/v1/orders/", _body(sku), format="json")
     again = api_client.post("/api/v1/orders/", _body(sku), format="json")
