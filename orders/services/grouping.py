@@ -17,12 +17,18 @@ fails alone and the rest of its group is placed. If the group's transaction itse
 re-sent external id racing another process, a deadlock, a bug), every request of the group is
 placed again on its own, so one bad request never costs the others theirs.
 
-A leader about to take its group first waits, at most ``GATHER_SECONDS``, for the requests
-already on their way to intake in this process (``placement_expected``: entered the API view,
-not yet queued), as PostgreSQL's ``commit_delay`` waits only while ``commit_siblings`` other
-transactions are active. Without it, a request reaching intake just ahead of its siblings led
-a group of one while they queued behind it: under gevent the groups settled into pairs of one
-and a dozen, two transactions' round trips and commit waits for each round of requests.
+A leader about to take its group first waits for the requests already on their way to
+intake in this process (``placement_expected``: entered the API view, not yet queued), as
+PostgreSQL's ``commit_delay`` waits only while ``commit_siblings`` other transactions are
+active. Without it, a request reaching intake just ahead of its siblings led a group of one
+while they queued behind it: under gevent the groups settled into pairs of one and a dozen,
+two transactions' round trips and commit waits for each round of requests. It waits while
+they keep coming: at most ``GATHER_SECONDS`` for the next one to queue, ``GATHER_LIMIT`` in
+all. A worker's requests are read, authenticated and validated one after another (one core),
+so a round of 16 reaches intake over ~20 ms. A single 10 ms window from the first arrival
+cut about a quarter of the rounds in two (32 clients, ``bench/order_intake.py``), and the
+second part waited for the first's whole transaction; waiting while they come, 9 groups in
+10 hold the whole round.
 
 A caller may hand in a ``Settlement``: a claim to make first in the transaction that decides
 its outcome and rows of its own to write there, told once it commits. The API claims each
@@ -52,8 +58,10 @@ from ._common import cache_lines
 from .intake import PlaceRequest, _place_many, _resent
 
 MAX_GROUP = 32
-# The longest a leader waits for requests on their way (see the module docstring).
+# How long a leader waits for the next of the requests on their way, and the longest it waits
+# in all (see the module docstring).
 GATHER_SECONDS = 0.01
+GATHER_LIMIT = 0.05
 
 Outcome = tuple[Order, bool] | ApplicationError | BaseException
 
@@ -149,12 +157,19 @@ class _Group:
         return ticket.answer()
 
     def _take(self, leader: _Ticket) -> list[_Ticket]:
-        deadline = monotonic() + GATHER_SECONDS
+        now = monotonic()
+        limit = now + GATHER_LIMIT
+        deadline = min(limit, now + GATHER_SECONDS)
         with self._lock:
+            queued = len(self._waiting)
             while self._coming > 0 and len(self._waiting) < MAX_GROUP:
                 left = deadline - monotonic()
-                if left <= 0 or not self._changed.wait(left):
+                if left <= 0:
                     break
+                self._changed.wait(left)
+                if len(self._waiting) > queued:  # one more joined: the rest may be close
+                    queued = len(self._waiting)
+                    deadline = min(limit, monotonic() + GATHER_SECONDS)
             group = [t for t in self._waiting if t.actor == leader.actor][:MAX_GROUP]
             taken = set(map(id, group))
             self._waiting = [t for t in self._waiting if id(t) not in taken]
@@ -266,9 +281,9 @@ def _group() -> _Group:
 @contextmanager
 def placement_expected() -> Iterator[None]:
     """Around a request that will most likely place an order through ``order_place_grouped``
-    (the API view's POST, from before authentication): while it is on its way, a leader about
-    to start a group waits for it (at most ``GATHER_SECONDS``). Leaving without placing
-    anything is fine."""
+    (the API view's POST, once its body is read, from before authentication): while it is on
+    its way, a leader about to start a group waits for it (see ``GATHER_SECONDS``). Leaving
+    without placing anything is fine."""
     with _group().expecting():
         yield
 

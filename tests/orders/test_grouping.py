@@ -316,6 +316,7 @@ def _lead_while_expecting(
     outcome fills in as they run: ``expected`` (what ``expected_does`` returned), ``order``
     (the leader's) and ``took`` (the leader's seconds in ``order_place_grouped``)."""
     monkeypatch.setattr(grouping, "GATHER_SECONDS", gather_seconds)
+    monkeypatch.setattr(grouping, "GATHER_LIMIT", 10 * gather_seconds)  # nobody joins
     on_its_way, leader_waits = threading.Event(), threading.Event()
     outcome: dict[str, Any] = {}
     real_wait = grouping._group()._changed.wait
@@ -383,7 +384,7 @@ def test_a_request_that_leaves_without_placing_does_not_hold_the_leader(monkeypa
     assert grouping._group()._coming == 0
 
 
-def test_a_leader_waits_no_longer_than_the_gather_window(monkeypatch):
+def test_a_leader_waits_no_longer_than_the_gather_window_when_nobody_joins(monkeypatch):
     channel = ChannelFactory()
     sku = stocked_sku(quantity=10, warehouse=WarehouseFactory())
     done = threading.Event()
@@ -396,6 +397,101 @@ def test_a_leader_waits_no_longer_than_the_gather_window(monkeypatch):
     done.set()
     expected.join(10)
 
-    assert 0.2 <= outcome["took"] < 2.0
+    assert 0.2 <= outcome["took"] < 1.0  # the window, not the limit (2 s)
     assert Order.objects.count() == 1
+    assert grouping._group()._coming == 0
+
+
+def _staggered(
+    first: dict[str, Any],
+    later: list[tuple[float, Callable[[], Any]]],
+    monkeypatch: Any,
+    led: threading.Event | None = None,
+) -> dict[str, Any]:
+    """Requests on their way (inside ``placement_expected``) while ``first`` is placed: once
+    its leader waits, each runs its job after its delay. Returns the leader's ``order`` and
+    ``took`` (seconds in ``order_place_grouped``), and each later job's result in ``later``.
+    ``led`` is set once the leader's call returns."""
+    on_their_way = threading.Barrier(len(later) + 1)
+    leader_waits = threading.Event()
+    outcome: dict[str, Any] = {"later": [None] * len(later)}
+    real_wait = grouping._group()._changed.wait
+
+    def noticed_wait(timeout: float | None = None) -> bool:
+        leader_waits.set()
+        return real_wait(timeout)
+
+    monkeypatch.setattr(grouping._group()._changed, "wait", noticed_wait)
+
+    def expected(index: int, delay: float, job: Callable[[], Any]) -> None:
+        try:
+            with placement_expected():
+                on_their_way.wait(10)
+                assert leader_waits.wait(10)
+                time.sleep(delay)
+                outcome["later"][index] = job()
+        finally:
+            connection.close()
+
+    def leader() -> None:
+        try:
+            on_their_way.wait(10)
+            started = time.monotonic()
+            outcome["order"] = order_place_grouped(**first)[0]
+            outcome["took"] = time.monotonic() - started
+        finally:
+            if led is not None:
+                led.set()
+            connection.close()
+
+    threads = [threading.Thread(target=leader)] + [
+        threading.Thread(target=expected, args=(i, delay, job))
+        for i, (delay, job) in enumerate(later)
+    ]
+    _run(*threads)
+    return outcome
+
+
+def test_a_leader_keeps_waiting_while_the_requests_on_their_way_keep_joining(monkeypatch):
+    monkeypatch.setattr(grouping, "GATHER_SECONDS", 0.3)
+    monkeypatch.setattr(grouping, "GATHER_LIMIT", 5.0)
+    channel = ChannelFactory()
+    sku = stocked_sku(quantity=10, warehouse=WarehouseFactory())
+    second, third = _call(channel, sku), _call(channel, sku)
+    outcome = _staggered(
+        _call(channel, sku),
+        [
+            (0.15, lambda: order_place_grouped(**second)[0]),
+            # Past the first window, but within one of the request before it.
+            (0.45, lambda: order_place_grouped(**third)[0]),
+        ],
+        monkeypatch,
+    )
+
+    orders = [outcome["order"], *outcome["later"]]
+    assert len({_xmin(order.pk) for order in orders}) == 1
+    assert outcome["took"] < 1.5
+
+
+def test_a_leader_waits_no_longer_than_the_gather_limit_however_often_requests_join(
+    monkeypatch,
+):
+    monkeypatch.setattr(grouping, "GATHER_SECONDS", 0.3)
+    monkeypatch.setattr(grouping, "GATHER_LIMIT", 0.4)
+    channel = ChannelFactory()
+    sku = stocked_sku(quantity=10, warehouse=WarehouseFactory())
+    second = _call(channel, sku)
+    led = threading.Event()
+    outcome = _staggered(
+        _call(channel, sku),
+        [
+            (0.2, lambda: order_place_grouped(**second)[0]),  # extends the wait to 0.5 s…
+            (0.0, lambda: led.wait(10)),  # …and this one stays on its way until it has led
+        ],
+        monkeypatch,
+        led,
+    )
+
+    assert 0.4 <= outcome["took"] < 1.5
+    assert _xmin(outcome["order"].pk) == _xmin(outcome["later"][0].pk)
     assert grouping._group()._coming == 0
