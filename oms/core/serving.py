@@ -30,6 +30,8 @@ from gevent.server import StreamServer
 # leaves one waiting before taking it anyway.
 RETRY_SECONDS = 0.001
 DEFER_LIMIT = 0.02
+# A deferral not looked at again for this long ended with a sibling taking the connection.
+DEFERRAL_GONE = 0.1
 
 FREE = -1
 
@@ -60,7 +62,7 @@ class BalancedServer(StreamServer):  # type: ignore[misc]  # gevent is untyped
         self.max_accept = 1  # as gunicorn sets it for more than one worker
         self._handle_connection = handle
         self._counts, self._slot = counts, slot
-        self._deferred_since: float | None = None
+        self._deferred_since = self._deferred_last = 0.0
         self._retry: Any = None
 
     def _counted(self, client: Any, address: Any) -> None:
@@ -74,14 +76,15 @@ class BalancedServer(StreamServer):  # type: ignore[misc]  # gevent is untyped
     def do_read(self) -> Any:
         if crowded(self._counts, self._slot):
             now = monotonic()
-            if self._deferred_since is None:
+            if now - self._deferred_last > DEFERRAL_GONE:  # a new connection is waiting
                 self._deferred_since = now
+            self._deferred_last = now
             if now - self._deferred_since < DEFER_LIMIT:
                 self.stop_accepting()
                 self._retry = self.loop.timer(RETRY_SECONDS)
                 self._retry.start(self._resume)
                 return None  # nothing accepted; gevent's loop goes on
-        self._deferred_since = None
+        self._deferred_last = 0.0
         return super().do_read()
 
     def _resume(self) -> None:

@@ -102,6 +102,23 @@ def test_a_crowded_worker_leaves_a_connection_to_its_siblings_then_takes_it_if_n
     sock.close()
 
 
+def test_a_connection_a_sibling_took_does_not_shorten_the_next_deferral(served, monkeypatch):
+    monkeypatch.setattr(serving, "DEFERRAL_GONE", 0.05)
+    counts = array.array("i", [4, 0, FREE])
+    one = served(counts)
+    first, _ = one.connect()
+    gevent.sleep(0.01)  # deferred, and taken meanwhile by the sibling:
+    sibling = gsocket.socket(fileno=os.dup(one.server.socket.fileno()))
+    taken, _ = sibling.accept()
+    sibling.close()
+    gevent.sleep(0.1)
+    second, started = one.connect()
+    one.wait_accepted(1)
+    assert one.accepted_at[0] - started >= serving.DEFER_LIMIT  # deferred in full again
+    for sock in (first, taken, second):
+        sock.close()
+
+
 def test_a_crowded_worker_accepts_again_as_soon_as_a_sibling_catches_up(served, monkeypatch):
     monkeypatch.setattr(serving, "DEFER_LIMIT", 5.0)  # only the sibling can end the wait
     counts = array.array("i", [3, 0, FREE])
