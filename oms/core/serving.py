@@ -9,10 +9,10 @@ worker's requests then queue behind each other while the other worker's core idl
 clients of the crowded one see the slowest answers.
 
 Each worker here counts the connections it holds in memory shared with its siblings (a slot
-each, given out by the master in ``oms/gunicorn.conf.py``) and accepts only while it holds no more than the least busy
-sibling; otherwise it leaves the connection to the others for a moment. A sibling that does
-not take it within ``DEFER_LIMIT`` (busy, stopped) does not hold a client up: the connection
-is taken anyway.
+each, given out by the master in ``oms/gunicorn.conf.py``) and accepts only while it holds
+no more than the least busy sibling; otherwise it leaves the connection to the others for a
+moment. A sibling that does not take it within ``DEFER_LIMIT`` (busy, stopped) does not hold
+a client up: the connection is taken anyway.
 
 Imported only in a worker, after gevent has patched the process.
 """
