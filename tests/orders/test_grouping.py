@@ -461,9 +461,9 @@ def test_a_leader_keeps_waiting_while_the_requests_on_their_way_keep_joining(mon
     outcome = _staggered(
         _call(channel, sku),
         [
-            (0.15, lambda: order_place_grouped(**second)[0]),
+            (0.2, lambda: order_place_grouped(**second)[0]),
             # Past the first window, but within one of the request before it.
-            (0.45, lambda: order_place_grouped(**third)[0]),
+            (0.4, lambda: order_place_grouped(**third)[0]),
         ],
         monkeypatch,
     )
