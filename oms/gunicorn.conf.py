@@ -26,14 +26,17 @@ os.environ.setdefault("DB_POOL_MAX_SIZE", "32")
 
 # Connections held per worker, a slot each, in memory the workers share (anonymous and
 # MAP_SHARED, made here in the master before it forks): each worker accepts a connection only
-# while it holds no more than its siblings (``oms.core.serving``). -1 marks a free slot.
-_connections = memoryview(mmap.mmap(-1, 4 * 64)).cast("i")
-_connections[:] = memoryview(b"\xff" * 4 * 64).cast("i")
+# while it holds no more than its siblings (``oms.core.serving``, whose FREE marks a slot
+# without a worker; not imported here, the master imports nothing of the app).
+_SLOTS, _FREE = 64, -1
+_connections = memoryview(mmap.mmap(-1, 4 * _SLOTS)).cast("i")
+for _slot in range(_SLOTS):
+    _connections[_slot] = _FREE
 
 
 def pre_fork(server, worker):
     # In the master: the new worker's slot (None if all are taken: it accepts freely).
-    free = [i for i, count in enumerate(_connections) if count == -1]
+    free = [i for i, count in enumerate(_connections) if count == _FREE]
     worker.serving_slot = free[0] if free else None
     if free:
         _connections[free[0]] = 0
@@ -43,7 +46,7 @@ def pre_fork(server, worker):
 def child_exit(server, worker):
     # In the master, once the worker has exited (a reload's old workers used another block).
     if worker.serving_connections is _connections and worker.serving_slot is not None:
-        _connections[worker.serving_slot] = -1
+        _connections[worker.serving_slot] = _FREE
 
 
 def post_worker_init(worker):

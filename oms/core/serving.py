@@ -63,7 +63,7 @@ class BalancedServer(StreamServer):  # type: ignore[misc]  # gevent is untyped
         self._handle_connection = handle
         self._counts, self._slot = counts, slot
         self._deferred_since = self._deferred_last = 0.0
-        self._retry: Any = None
+        self._retry: Any = None  # the pending look-again timer, held while it runs
 
     def _counted(self, client: Any, address: Any) -> None:
         counts = self._counts

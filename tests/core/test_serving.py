@@ -155,7 +155,9 @@ def test_balance_accepts_makes_the_worker_serve_its_connections_with_its_own_han
 
 @pytest.fixture
 def load_config(monkeypatch):
-    monkeypatch.setattr(os, "environ", dict(os.environ))  # the file sets DB_POOL_MAX_SIZE
+    # A copy of the environment: the file's setdefault of DB_POOL_MAX_SIZE must not outlive
+    # the test.
+    monkeypatch.setattr(os, "environ", dict(os.environ))
     return _config
 
 
@@ -163,6 +165,15 @@ def _config() -> dict:
     config: dict = {}
     exec((ROOT / "oms" / "gunicorn.conf.py").read_text(), config)
     return config
+
+
+def test_the_gunicorn_config_runs_gevent_workers_with_a_pool(load_config, monkeypatch):
+    monkeypatch.delenv("DB_POOL_MAX_SIZE", raising=False)
+    monkeypatch.delenv("GUNICORN_WORKER_CLASS", raising=False)
+    config = load_config()
+    assert (config["worker_class"], config["workers"]) == ("gevent", 2)
+    assert os.environ["DB_POOL_MAX_SIZE"] == "32"
+    assert config["_FREE"] == FREE  # the master marks free slots as the workers read them
 
 
 def test_the_master_gives_each_worker_its_own_slot_and_takes_it_back_when_it_exits(

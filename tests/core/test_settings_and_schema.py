@@ -132,14 +132,3 @@ def test_production_lends_pooled_connections_when_the_web_server_asks():
         "from django.conf import settings as s; print('pool' in s.DATABASES['default']['OPTIONS'])"
     )
     assert _printed_in_production(plain)[-1] == "False"
-
-
-def test_the_gunicorn_config_runs_gevent_workers_with_a_pool(monkeypatch):
-    # A copy of the environment, for the file's setdefault not to outlive the test.
-    monkeypatch.setattr(os, "environ", dict(os.environ))
-    monkeypatch.delenv("DB_POOL_MAX_SIZE", raising=False)
-    monkeypatch.delenv("GUNICORN_WORKER_CLASS", raising=False)
-    config: dict = {}
-    exec((ROOT / "oms" / "gunicorn.conf.py").read_text(), config)
-    assert (config["worker_class"], config["workers"]) == ("gevent", 2)
-    assert os.environ["DB_POOL_MAX_SIZE"] == "32"
